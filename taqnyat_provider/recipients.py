@@ -1,0 +1,173 @@
+"""
+Recipient and argument checks shared by every send: numbers, caller IDs, audio URLs.
+
+Every check runs before any request, and a bad value is named in the error. No Airflow and no I/O;
+``phonenumbers`` is imported on first use so that importing an operator stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from taqnyat_provider.exceptions import InvalidInputError, InvalidRecipientsError
+
+_SEPARATORS = re.compile(r"[\s\-.()/\u00a0\u200e\u200f]+")
+_LIST_SPLIT = re.compile(r"[,;\n\r]+")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+MAX_RECIPIENTS = 100_000
+MAX_URL_LENGTH = 2048
+
+T = TypeVar("T")
+
+
+def split_recipients(value: Any) -> list[str]:
+    """
+    Flatten what a user may pass as recipients into a list of raw entries.
+
+    Accepts a list, tuple or set (of strings or integers), or one string separated by commas,
+    semicolons or new lines. A set has no order, so its entries are sorted to keep sends repeatable.
+    """
+    if value is None:
+        raise InvalidInputError("recipients is None: give at least one phone number")
+    if isinstance(value, bool):
+        raise InvalidInputError(f"recipients must be phone numbers, got {value!r}")
+    if isinstance(value, (str, int)):
+        items: list[Any] = [value]
+    elif isinstance(value, (set, frozenset)):
+        items = sorted(value, key=str)
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise InvalidInputError(
+            f"recipients must be a list or a comma/newline-separated string, got {type(value).__name__}: "
+            f"{value!r:.100}"
+        )
+    entries: list[str] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise InvalidRecipientsError([(item, f"not a phone number ({type(item).__name__})")])
+        if isinstance(item, int):
+            entries.append(str(item))
+        else:
+            entries.extend(part.strip() for part in _LIST_SPLIT.split(item) if part.strip())
+    if len(entries) > MAX_RECIPIENTS:
+        raise InvalidInputError(
+            f"{len(entries)} recipients is more than the {MAX_RECIPIENTS} allowed in one task"
+        )
+    return entries
+
+
+def normalize_number(entry: str, default_region: str | None = None) -> str:
+    """
+    Return ``entry`` in Taqnyat's format: international digits without ``+`` or ``00``.
+
+    Spaces, dashes, dots and parentheses are dropped. A local number (leading 0) needs
+    ``default_region``. Raises ValueError with the reason when the number is not valid.
+    """
+    import phonenumbers
+
+    compact = _SEPARATORS.sub("", entry)
+    if not compact:
+        raise ValueError("empty")
+    if compact.startswith("+"):
+        digits, local = compact[1:], False
+    elif compact.startswith("00"):
+        digits, local = compact[2:], False
+    elif compact.startswith("0"):
+        digits, local = compact[1:], True
+    else:
+        digits, local = compact, False
+    if not _ASCII_DIGITS.fullmatch(digits):
+        non_digits = sorted({char for char in digits if not ("0" <= char <= "9")})
+        raise ValueError(f"contains characters that are not ASCII digits: {''.join(non_digits)!r}")
+    if local:
+        if not default_region:
+            raise ValueError("a local number (leading 0) needs default_region, e.g. default_region='SA'")
+        try:
+            parsed = phonenumbers.parse(compact, default_region.upper())
+        except phonenumbers.NumberParseException as error:
+            raise ValueError(str(error)) from None
+    else:
+        try:
+            parsed = phonenumbers.parse("+" + digits, None)
+        except phonenumbers.NumberParseException as error:
+            raise ValueError(str(error)) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return f"{parsed.country_code}{parsed.national_number}"
+
+
+def normalize_recipients(value: Any, default_region: str | None = None) -> list[str]:
+    """
+    Split, normalize, validate and de-duplicate recipients, keeping their order.
+
+    Raises InvalidRecipientsError naming every bad entry, or InvalidInputError when there is none.
+    """
+    entries = split_recipients(value)
+    if not entries:
+        raise InvalidInputError("recipients is empty: give at least one phone number")
+    numbers: list[str] = []
+    seen: set[str] = set()
+    problems: list[tuple[object, str]] = []
+    for entry in entries:
+        try:
+            number = normalize_number(entry, default_region)
+        except ValueError as error:
+            problems.append((entry, str(error)))
+            continue
+        if number not in seen:
+            seen.add(number)
+            numbers.append(number)
+    if problems:
+        raise InvalidRecipientsError(problems)
+    return numbers
+
+
+def normalize_caller_id(value: Any) -> str:
+    """A voice caller ID: a valid international number without ``00`` or ``+``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidInputError(
+            "No caller_id: pass caller_id to the task or set the 'caller_id' extra on the connection"
+        )
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidInputError(
+            f"caller_id must be a phone number, got {type(value).__name__}: {value!r:.100}"
+        )
+    try:
+        return normalize_number(str(value))
+    except ValueError as error:
+        raise InvalidInputError(f"Invalid caller_id {value!r}: {error}") from None
+
+
+def check_audio_url(value: Any) -> str:
+    """An absolute http(s) URL of an audio file, free of whitespace and control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"audio_url must be an absolute http(s) URL, got {value!r:.100}")
+    url = value.strip()
+    if _CONTROL_CHARS.search(url) or " " in url:
+        raise InvalidInputError(f"audio_url contains whitespace or control characters: {url!r:.200}")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidInputError(f"audio_url is {len(url)} characters long, more than {MAX_URL_LENGTH}")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or not parts.hostname:
+        raise InvalidInputError(f"audio_url must be an absolute http(s) URL, got {url!r:.200}")
+    return url
+
+
+def check_batch_size(value: Any, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidInputError(f"batch_size must be a whole number from 1 to {maximum}, got {value!r}")
+    return value
+
+
+def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def flatten(groups: Iterable[Iterable[T]]) -> list[T]:
+    return [item for group in groups for item in group]

@@ -1,0 +1,82 @@
+"""
+Test set-up shared by every suite.
+
+Airflow reads its configuration at import, so the throwaway AIRFLOW_HOME (SQLite) and dags folder
+are set here, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="taqnyat-airflow-home-"))
+DAGS_FOLDER = _AIRFLOW_HOME / "dags"
+DAGS_FOLDER.mkdir()
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS": "True",
+    }
+)
+os.environ.pop("AIRFLOW_CONN_TAQNYAT_DEFAULT", None)
+
+SANDBOX_TOKEN = "sbx-9f3c1e7a5b2d4c6e8f0a1b3c5d7e9f2a"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database in the throwaway AIRFLOW_HOME."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    from taqnyat_provider.sandbox import SandboxServer
+
+    with SandboxServer(token=SANDBOX_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server, monkeypatch):
+    """The sandbox, reset, with ``taqnyat_default`` pointing at it (2 s timeout)."""
+    sandbox_server.state.reset()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TAQNYAT_DEFAULT",
+        sandbox_server.connection_json(timeout=2, caller_id="966500000001", sender="Taqnyat.sa"),
+    )
+    return sandbox_server
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """Make the hooks' backoff near-instant, so retry tests measure counts, not sleep."""
+    from taqnyat_provider import delivery
+
+    monkeypatch.setattr(
+        delivery,
+        "DEFAULT_RETRY_POLICY",
+        delivery.RetryPolicy(backoff_seconds=0.01, max_retry_after_seconds=0.05),
+    )

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+from taqnyat_provider import error_codes
+from taqnyat_provider import exceptions as exc
+
+
+@pytest.mark.parametrize("code", sorted(error_codes.CATALOG))
+def test_each_code_has_its_class_and_full_message(code):
+    entry = error_codes.CATALOG[code]
+    error = exc.api_error(code, http_status=entry.http_status)
+    assert type(error) is exc.API_ERRORS_BY_CODE[code]
+    assert error.code == code
+    assert error.message_en == entry.message_en
+    assert error.message_ar == entry.message_ar
+    text = str(error)
+    for part in (f"error {code}", entry.message_en, entry.message_ar, entry.remedy):
+        assert part in text
+    assert isinstance(error, AirflowFailException)
+
+
+def test_401_without_code_is_invalid_token():
+    error = exc.api_error(None, "invalid credentials information", http_status=401)
+    assert isinstance(error, exc.TaqnyatInvalidTokenError)
+    assert error.code == 104
+
+
+def test_405():
+    error = exc.api_error(None, http_status=405)
+    assert isinstance(error, exc.TaqnyatMethodNotAllowedError)
+    assert "Method Not Allowed" in str(error)
+
+
+def test_unknown_code():
+    error = exc.api_error(77, "New error", http_status=400)
+    assert type(error) is exc.TaqnyatApiError
+    assert error.code == 77
+    assert str(error) == "Taqnyat error 77 (HTTP 400): New error"
+
+
+def test_retry_safety_is_in_the_type():
+    # Errors after which a retry could call somebody twice must not be retried by Airflow.
+    for never_retried in (
+        exc.TaqnyatDeliveryUnknownError("x"),
+        exc.IncompleteDeliveryError(
+            called=["1"],
+            maybe_called=[],
+            not_called=["2"],
+            failed_batch=2,
+            total_batches=2,
+            cause=ValueError(),
+        ),
+        exc.TaqnyatRecipientsRejectedError(["1"]),
+        exc.InvalidInputError("x"),
+    ):
+        assert isinstance(never_retried, AirflowFailException)
+    transient = exc.TaqnyatTransientError("429")
+    assert isinstance(transient, AirflowException)
+    assert not isinstance(transient, AirflowFailException)

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import pytest
+
+from taqnyat_provider.exceptions import InvalidInputError, InvalidRecipientsError
+from taqnyat_provider.recipients import (
+    MAX_RECIPIENTS,
+    batched,
+    check_audio_url,
+    check_batch_size,
+    normalize_caller_id,
+    normalize_recipients,
+    split_recipients,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+966 50 000 0000", "966500000000"),
+        ("00966500000000", "966500000000"),
+        ("966-50-000-0000", "966500000000"),
+        ("(966) 50.000.0000", "966500000000"),
+        ("966500000000", "966500000000"),
+        (966500000000, "966500000000"),
+        ("+20 100 123 4567", "201001234567"),
+        ("\u200e+966 51 234 5678", "966512345678"),
+    ],
+)
+def test_normalizes_to_international_digits(raw, expected):
+    assert normalize_recipients([raw]) == [expected]
+
+
+def test_local_number_needs_region():
+    with pytest.raises(InvalidRecipientsError, match="default_region"):
+        normalize_recipients(["0500000000"])
+    assert normalize_recipients(["0500000000", "050 000 0001"], default_region="SA") == [
+        "966500000000",
+        "966500000001",
+    ]
+
+
+def test_duplicates_removed_in_order():
+    assert normalize_recipients(["966511111111", "+966500000000", "00966511111111", "966500000000"]) == [
+        "966511111111",
+        "966500000000",
+    ]
+
+
+def test_every_invalid_entry_is_named():
+    with pytest.raises(InvalidRecipientsError) as raised:
+        normalize_recipients(["966500000000", "12345", "abc", "+966 50 000 000"])
+    assert raised.value.invalid == ["12345", "abc", "+966 50 000 000"]
+    for bad in ("'12345'", "'abc'", "'+966 50 000 000'"):
+        assert bad in str(raised.value)
+    assert "nothing was sent" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("966500000000, 966511111111", ["966500000000", "966511111111"]),
+        ("966500000000\n966511111111\n", ["966500000000", "966511111111"]),
+        ("966500000000;966511111111", ["966500000000", "966511111111"]),
+        (("966500000000",), ["966500000000"]),
+        ({"966511111111", "966500000000"}, ["966500000000", "966511111111"]),
+    ],
+)
+def test_accepted_input_shapes(value, expected):
+    assert split_recipients(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "recipients is None"),
+        ([], "recipients is empty"),
+        ("", "recipients is empty"),
+        (" , \n", "recipients is empty"),
+        (True, "must be phone numbers"),
+        ({"a": 1}, "must be a list"),
+        (3.5, "must be a list"),
+    ],
+)
+def test_bad_shapes(value, message):
+    with pytest.raises(InvalidInputError, match=message):
+        normalize_recipients(value)
+
+
+@pytest.mark.parametrize("entry", [None, 9.66e11, b"966500000000", ["966500000000"]])
+def test_non_number_entries(entry):
+    with pytest.raises(InvalidRecipientsError, match="not a phone number"):
+        normalize_recipients(["966500000000", entry])
+
+
+def test_non_ascii_digits_rejected():
+    with pytest.raises(InvalidRecipientsError, match="not ASCII digits"):
+        normalize_recipients(["٩٦٦٥٠٠٠٠٠٠٠٠"])
+
+
+def test_huge_list_rejected_before_validation():
+    with pytest.raises(InvalidInputError, match=str(MAX_RECIPIENTS)):
+        normalize_recipients(["966500000000"] * (MAX_RECIPIENTS + 1))
+
+
+def test_newline_injection_is_split_not_sent():
+    with pytest.raises(InvalidRecipientsError) as raised:
+        normalize_recipients(["966500000000\r\nX-Injected: 1"])
+    assert raised.value.invalid == ["X-Injected: 1"]
+
+
+class TestCallerId:
+    def test_normalized(self):
+        assert normalize_caller_id("+966 50 000 0001") == "966500000001"
+
+    @pytest.mark.parametrize("value", [None, "", "  "])
+    def test_missing(self, value):
+        with pytest.raises(InvalidInputError, match="No caller_id"):
+            normalize_caller_id(value)
+
+    @pytest.mark.parametrize("value", ["MyBrand", "9665O0000001", "12"])
+    def test_invalid_named(self, value):
+        with pytest.raises(InvalidInputError, match=f"Invalid caller_id '{value}'"):
+            normalize_caller_id(value)
+
+
+class TestAudioUrl:
+    def test_accepts_https(self):
+        assert check_audio_url(" https://cdn.example.com/alert.mp3 ") == "https://cdn.example.com/alert.mp3"
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            None,
+            "",
+            "alert.mp3",
+            "/audio/alert.mp3",
+            "ftp://example.com/a.mp3",
+            "https://",
+            "https://exa mple.com/a.mp3",
+            "https://example.com/a.mp3\r\nX: y",
+            42,
+            "https://example.com/" + "a" * 3000,
+        ],
+    )
+    def test_rejects(self, value):
+        with pytest.raises(InvalidInputError, match="audio_url"):
+            check_audio_url(value)
+
+
+def test_batch_size_bounds():
+    assert check_batch_size(100, 1000) == 100
+    for bad in (0, -1, 1001, "10", 2.0, True):
+        with pytest.raises(InvalidInputError, match="batch_size"):
+            check_batch_size(bad, 1000)
+
+
+def test_batched():
+    assert list(batched(list(range(5)), 2)) == [[0, 1], [2, 3], [4]]
