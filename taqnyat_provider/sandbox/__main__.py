@@ -1,0 +1,63 @@
+"""``taqnyat-sandbox``: serve the sandbox until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from taqnyat_provider.sandbox.state import DEFAULT_BALANCE, DEFAULT_TOKEN
+
+TOKEN_ENV = "TAQNYAT_SANDBOX_TOKEN"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="taqnyat-sandbox", description="A local stand-in for the Taqnyat API."
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default 8080)")
+    parser.add_argument("--balance", default=str(DEFAULT_BALANCE), help="starting balance in SAR")
+    parser.add_argument(
+        "--port-file", type=Path, help="write the port here once listening (useful with --port 0)"
+    )
+    args = parser.parse_args(argv)
+    # The token comes from the environment, never the command line: argv is visible to every user.
+    token = os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
+
+    from taqnyat_provider.connection_settings import is_loopback_host
+    from taqnyat_provider.sandbox.server import SandboxServer
+
+    if not is_loopback_host(args.host):
+        parser.error(f"--host {args.host} is not a loopback address; the sandbox serves loopback only")
+    server = SandboxServer(
+        token=token, balance=Decimal(args.balance), host=args.host, port=args.port, console=sys.stdout
+    )
+    server.start()
+    if args.port_file:
+        args.port_file.write_text(str(server.port))
+    print(
+        f"[taqnyat-sandbox] listening on {server.base_url} (token from ${TOKEN_ENV} or the default)",
+        flush=True,
+    )
+    stopping = {"flag": False}
+
+    def _stop(signum: int, frame: object) -> None:
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stopping["flag"]:
+        signal.pause()
+    server.stop()
+    print("[taqnyat-sandbox] stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

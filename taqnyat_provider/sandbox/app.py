@@ -1,0 +1,339 @@
+"""
+The sandbox's HTTP server: Taqnyat's endpoints with the reference's shapes and status codes.
+
+It answers as the API reference says the real service does (loose JSON shapes included: numbers
+as strings, ``"Error": "null"``, ``rejectedNumber`` as a string), checks the Bearer token, validates
+like the real service, keeps a balance, records every request with the token redacted, and plays
+the faults it was told to. Admin endpoints under ``/_sandbox/`` steer it over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from taqnyat_provider import error_codes
+from taqnyat_provider.sandbox.state import VOICE_PRICE_PER_CALL, Fault, RecordedRequest, SandboxState
+
+STATE_KEY = web.AppKey("taqnyat_sandbox_state", SandboxState)
+CONSOLE_KEY = web.AppKey("taqnyat_sandbox_console", object)
+
+_INTERNATIONAL = re.compile(r"[1-9][0-9]{7,14}")
+_AUDIO_EXTENSIONS = (".mp3", ".wav", ".ogg", ".m4a", ".gsm", ".aac", ".amr")
+_HTML_PAGE = (
+    "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
+    "<body><h1>{status} {reason}</h1><p>nginx</p></body></html>"
+)
+
+Handler = Callable[[web.Request, RecordedRequest], Awaitable[web.StreamResponse]]
+
+
+def _json(payload: dict[str, Any], status: int) -> web.Response:
+    return web.Response(
+        text=json.dumps(payload, ensure_ascii=False), status=status, content_type="application/json"
+    )
+
+
+def voice_error(code: int) -> web.Response:
+    """The reference's error envelope: ``"status": 1`` even on failure, ``Data`` null."""
+    entry = error_codes.CATALOG[code]
+    return _json(
+        {
+            "status": 1,
+            "ResponseStatus": "fail",
+            "Data": None,
+            "Error": {"ErrorCode": code, "MessageAr": entry.message_ar, "MessageEn": entry.message_en},
+        },
+        entry.http_status,
+    )
+
+
+def _auth_state(request: web.Request, token: str) -> str:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return "missing"
+    scheme, _, value = header.partition(" ")
+    return "ok" if scheme.lower() == "bearer" and value.strip() == token else "invalid"
+
+
+def _redacted_headers(request: web.Request) -> dict[str, str]:
+    return {
+        name: ("Bearer <redacted>" if name.lower() == "authorization" else value)
+        for name, value in request.headers.items()
+    }
+
+
+def _client_port(request: web.Request) -> int | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else None
+
+
+async def _read_body(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return None
+    raw = await request.text()
+    if request.content_type == "application/x-www-form-urlencoded":
+        form = await request.post()
+        return {key: form.getall(key) if len(form.getall(key)) > 1 else form[key] for key in form}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _number_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.strip("[]").split(",") if part.strip()]
+    if isinstance(value, list):
+        return [str(item).strip() for item in value]
+    return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Endpoints
+
+
+async def system_status(request: web.Request, record: RecordedRequest) -> web.Response:
+    state = request.app[STATE_KEY]
+    return _json(
+        {
+            "statusCode": 200,
+            "status": {"service": state.status_service, "description": state.status_description},
+        },
+        200,
+    )
+
+
+async def account_balance(request: web.Request, record: RecordedRequest) -> web.Response:
+    state = request.app[STATE_KEY]
+    if record.auth != "ok":
+        return _json({"statusCode": 401, "message": "invalid credentials information"}, 401)
+    return _json(
+        {
+            "statusCode": 200,
+            "accountStatus": "active",
+            "accountExpiryDate": "31-12-2030",
+            "balance": f"{state.balance:.3f}",
+            "currency": "SAR",
+        },
+        200,
+    )
+
+
+async def voice_send(request: web.Request, record: RecordedRequest) -> web.Response:
+    state = request.app[STATE_KEY]
+    if record.auth != "ok":
+        return voice_error(error_codes.INVALID_TOKEN)
+    body = record.body if isinstance(record.body, dict) else {}
+    caller_id = str(body.get("callerId", "")).strip()
+    if not _INTERNATIONAL.fullmatch(caller_id):
+        return voice_error(error_codes.INVALID_CALLER_ID)
+    recipients = _number_list(body.get("recipients"))
+    well_formed = [number for number in recipients if _INTERNATIONAL.fullmatch(number)]
+    if not well_formed:
+        return voice_error(error_codes.INVALID_RECIPIENTS)
+    audio_url = str(body.get("audioUrl", "")).strip()
+    parts = urlsplit(audio_url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or not parts.path.lower().endswith(_AUDIO_EXTENSIONS)
+    ):
+        return voice_error(error_codes.AUDIO_FILE_ERROR)
+    accepted = [number for number in well_formed if number not in state.unreachable]
+    rejected = [number for number in recipients if number not in accepted]
+    price = VOICE_PRICE_PER_CALL * len(accepted)
+    shortfall = state.charge(price)
+    if shortfall == "empty":
+        return voice_error(error_codes.BALANCE_EMPTY)
+    if shortfall == "short":
+        return voice_error(error_codes.BALANCE_NOT_ENOUGH)
+    message_id = state.next_message_id()
+    record.processed = True
+    state.calls.append(
+        {"message_id": message_id, "caller_id": caller_id, "audio_url": audio_url, "accepted": accepted}
+    )
+    return _json(
+        {
+            "status": 1,
+            "ResponseStatus": "success",
+            "messageId": message_id,
+            "Data": {
+                "msgId": f"V-{message_id}",
+                "result": "1",
+                "MessageAr": "تم الارسال",
+                "MessageEn": "sent successfully",
+                "duration": 3,
+                "dtmfTimeout": "0",
+                "connectionFee": 3,
+                "price": f"{price:.3f}",
+                "rejectedNumber": "[" + ",".join(rejected) + "]",
+                "Error": "null",
+            },
+        },
+        201,
+    )
+
+
+ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
+    ("GET", "/system/status"): ("status", system_status),
+    ("POST", "/voiceSend.php"): ("voice", voice_send),
+    ("GET", "/account/balance"): ("balance", account_balance),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Faults and dispatch
+
+
+async def _play_fault(
+    fault: Fault, request: web.Request, record: RecordedRequest, handler: Handler
+) -> web.StreamResponse | None:
+    """Answer as the fault says; None means the normal handler's answer stands."""
+    if fault.error_code is not None:
+        code = fault.error_code
+        if code in error_codes.CATALOG:
+            return voice_error(code)
+        return _json({"status": 1, "ResponseStatus": "fail", "Data": None, "Error": {"ErrorCode": code}}, 400)
+    if fault.kind in ("429", "503"):
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        reason = "Too Many Requests" if fault.kind == "429" else "Service Unavailable"
+        return web.Response(
+            text=_HTML_PAGE.format(status=fault.kind, reason=reason),
+            status=int(fault.kind),
+            content_type="text/html",
+            headers=headers,
+        )
+    # What is left plays after the work was done, as when an answer is lost on its way back.
+    normal = await handler(request, record)
+    if fault.kind in ("500", "502", "504"):
+        reasons = {"500": "Internal Server Error", "502": "Bad Gateway", "504": "Gateway Timeout"}
+        return web.Response(
+            text=_HTML_PAGE.format(status=fault.kind, reason=reasons[fault.kind]),
+            status=int(fault.kind),
+            content_type="text/html",
+        )
+    if fault.kind == "drop":
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    if fault.kind == "hang":
+        await asyncio.sleep(fault.seconds)
+        return normal
+    if fault.kind == "garbage":
+        return web.Response(text="ok<br>queued?? {{", status=200, content_type="text/plain")
+    if fault.kind == "empty":
+        return web.Response(body=b"", status=201, content_type="application/json")
+    return None
+
+
+def _console_line(record: RecordedRequest) -> str:
+    detail = ""
+    if (record.endpoint == "voice" and isinstance(record.body, dict)) or (
+        record.endpoint == "sms" and isinstance(record.body, dict)
+    ):
+        detail = f" recipients={len(_number_list(record.body.get('recipients')))}"
+    fault = f" fault={record.fault}" if record.fault else ""
+    return f"[taqnyat-sandbox] {record.method} {record.path} -> {record.status} auth={record.auth}{detail}{fault}"
+
+
+@web.middleware
+async def _api(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.path.startswith("/_sandbox/"):
+        return await handler(request)
+    state = request.app[STATE_KEY]
+    path = request.path.rstrip("/") or "/"
+    allowed = {method for (method, route_path) in ROUTES if route_path == path}
+    if not allowed:
+        return _json({"statusCode": 404, "message": "Not Found"}, 404)
+    if request.method not in allowed:
+        return _json({"statusCode": 405, "message": "Method Not Allowed"}, 405)
+    endpoint, route = ROUTES[(request.method, path)]
+    record = RecordedRequest(
+        method=request.method,
+        path=request.path,
+        endpoint=endpoint,
+        query=dict(request.query),
+        headers=_redacted_headers(request),
+        body=await _read_body(request),
+        auth=_auth_state(request, state.token),
+        client_port=_client_port(request),
+    )
+    state.record(record)
+    fault = state.take_fault(endpoint)
+    record.fault = fault.kind if fault else None
+    console: TextIO = request.app[CONSOLE_KEY]  # type: ignore[assignment]
+    try:
+        response = (await _play_fault(fault, request, record, route) if fault else None) or await route(
+            request, record
+        )
+    except asyncio.CancelledError:
+        record.status = None
+        print(_console_line(record), file=console, flush=True)
+        raise
+    record.status = response.status
+    print(_console_line(record), file=console, flush=True)
+    return response
+
+
+# --------------------------------------------------------------------------------------------------
+# Admin API
+
+
+async def admin_requests(request: web.Request) -> web.Response:
+    return _json(request.app[STATE_KEY].snapshot(), 200)
+
+
+async def admin_reset(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].reset()
+    return _json({"reset": True}, 200)
+
+
+async def admin_fault(request: web.Request) -> web.Response:
+    try:
+        payload = await request.json()
+        fault = request.app[STATE_KEY].inject(**payload)
+    except (ValueError, TypeError) as error:
+        return _json({"error": str(error)}, 400)
+    return _json({"injected": fault.kind, "endpoint": fault.endpoint, "times": fault.times}, 200)
+
+
+async def admin_status(request: web.Request) -> web.Response:
+    payload = await request.json()
+    request.app[STATE_KEY].set_status(**payload)
+    return _json({"status": payload}, 200)
+
+
+async def admin_balance(request: web.Request) -> web.Response:
+    payload = await request.json()
+    request.app[STATE_KEY].set_balance(Decimal(str(payload["balance"])))
+    return _json({"balance": str(payload["balance"])}, 200)
+
+
+async def admin_unreachable(request: web.Request) -> web.Response:
+    payload = await request.json()
+    request.app[STATE_KEY].set_unreachable(payload.get("numbers", []))
+    return _json({"unreachable": payload.get("numbers", [])}, 200)
+
+
+def create_app(state: SandboxState, console: TextIO | None = None) -> web.Application:
+    app = web.Application(middlewares=[_api])
+    app[STATE_KEY] = state
+    app[CONSOLE_KEY] = console or sys.stdout
+    app.router.add_get("/_sandbox/requests", admin_requests)
+    app.router.add_post("/_sandbox/reset", admin_reset)
+    app.router.add_post("/_sandbox/faults", admin_fault)
+    app.router.add_post("/_sandbox/status", admin_status)
+    app.router.add_post("/_sandbox/balance", admin_balance)
+    app.router.add_post("/_sandbox/unreachable", admin_unreachable)
+    return app

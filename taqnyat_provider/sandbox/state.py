@@ -1,0 +1,196 @@
+"""
+The sandbox's memory: accounts, balance, the requests it received and the faults it should play.
+
+Thread-safe, because tests read and steer it from another thread than the server's event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+DEFAULT_TOKEN = "sandbox-token"
+DEFAULT_BALANCE = Decimal("100.000")
+VOICE_PRICE_PER_CALL = Decimal("0.216")
+SMS_PRICE_PER_SEGMENT = Decimal("0.026")
+OPERATIONAL_DESCRIPTION = "All Services are Operational"
+
+ENDPOINTS = ("status", "voice", "balance", "sms", "senders", "delete", "any")
+# Faults after which the sandbox has done the work (the call went out) but the client learns nothing.
+PROCESSING_FAULTS = frozenset({"500", "502", "504", "drop", "garbage", "empty", "hang"})
+FAULT_KINDS = frozenset({"429", "503", "500", "502", "504", "drop", "hang", "garbage", "empty"})
+
+
+@dataclass
+class Fault:
+    """
+    What to answer instead of the normal response, ``times`` times, on ``endpoint``, once ``skip``
+    matching requests were answered normally (a fault in the middle of a multi-batch send).
+
+    ``kind`` is ``error:<code>`` (a documented API error), ``429``/``503`` (with ``retry_after``),
+    ``500``/``502``/``504`` (an HTML error page), ``drop`` (close the connection without an answer),
+    ``hang`` (answer only after ``seconds``), ``garbage`` or ``empty`` (a 2xx body nobody can read).
+    """
+
+    kind: str
+    endpoint: str = "any"
+    times: int = 1
+    retry_after: str | None = "0"
+    seconds: float = 30.0
+    skip: int = 0
+
+    def __post_init__(self) -> None:
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(f"Unknown fault endpoint {self.endpoint!r}; use one of {', '.join(ENDPOINTS)}")
+        if not (self.kind in FAULT_KINDS or (self.kind.startswith("error:") and self.kind[6:].isdigit())):
+            raise ValueError(
+                f"Unknown fault kind {self.kind!r}; use error:<code> or one of {sorted(FAULT_KINDS)}"
+            )
+        if self.times < 1:
+            raise ValueError(f"Fault times must be at least 1, got {self.times}")
+
+    @property
+    def error_code(self) -> int | None:
+        return int(self.kind[6:]) if self.kind.startswith("error:") else None
+
+    @property
+    def processes_request(self) -> bool:
+        return self.kind in PROCESSING_FAULTS
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    endpoint: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    auth: str
+    client_port: int | None = None
+    received_at: float = field(default_factory=time.time)
+    status: int | None = None
+    fault: str | None = None
+    processed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SmsMessage:
+    message_id: int
+    recipients: list[str]
+    body: str
+    sender: str
+    scheduled: str | None
+    delete_id: str | None
+    deleted: bool = False
+
+
+class SandboxState:
+    def __init__(self, token: str = DEFAULT_TOKEN, balance: Decimal = DEFAULT_BALANCE) -> None:
+        self._lock = threading.Lock()
+        self.token = token
+        self._initial_balance = Decimal(balance)
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.balance = self._initial_balance
+            self.requests: list[RecordedRequest] = []
+            self.faults: list[Fault] = []
+            self.status_service = "none"
+            self.status_description = OPERATIONAL_DESCRIPTION
+            self.unreachable: set[str] = set()
+            self.senders: list[dict[str, str]] = [{"senderName": "Taqnyat.sa", "status": "active"}]
+            self.calls: list[dict[str, Any]] = []
+            self.sms: list[SmsMessage] = []
+            self._next_message_id = 5452899970
+
+    # -- steering ---------------------------------------------------------------------------------
+
+    def inject(self, kind: str, endpoint: str = "any", times: int = 1, **options: Any) -> Fault:
+        fault = Fault(kind=kind, endpoint=endpoint, times=times, **options)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def set_status(self, service: str = "none", description: str = OPERATIONAL_DESCRIPTION) -> None:
+        with self._lock:
+            self.status_service, self.status_description = service, description
+
+    def degrade(self, service: str = "voice", description: str | None = None) -> None:
+        self.set_status(service, description or f"{service.capitalize()} service is degraded")
+
+    def set_balance(self, balance: Decimal | str | float) -> None:
+        with self._lock:
+            self.balance = Decimal(str(balance))
+
+    def set_unreachable(self, numbers: Iterable[str]) -> None:
+        with self._lock:
+            self.unreachable = {str(number) for number in numbers}
+
+    def set_senders(self, senders: Iterable[dict[str, str]]) -> None:
+        with self._lock:
+            self.senders = list(senders)
+
+    # -- used by the server -----------------------------------------------------------------------
+
+    def take_fault(self, endpoint: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.endpoint in (endpoint, "any"):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def next_message_id(self) -> int:
+        with self._lock:
+            self._next_message_id += 1
+            return self._next_message_id
+
+    def charge(self, amount: Decimal) -> str | None:
+        """Take ``amount`` from the balance; return 'empty' or 'short' when it cannot be paid."""
+        with self._lock:
+            if self.balance <= 0:
+                return "empty"
+            if amount > self.balance:
+                return "short"
+            self.balance -= amount
+            return None
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def received(self, endpoint: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if endpoint is None or r.endpoint == endpoint]
+
+    def called_numbers(self) -> list[str]:
+        """Every number a voice call went out to, once per call placed."""
+        with self._lock:
+            return [number for call in self.calls for number in call["accepted"]]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "balance": str(self.balance),
+                "status": {"service": self.status_service, "description": self.status_description},
+                "requests": [r.to_dict() for r in self.requests],
+                "calls": list(self.calls),
+                "sms": [asdict(message) for message in self.sms],
+                "pending_faults": [asdict(fault) for fault in self.faults],
+            }
