@@ -24,19 +24,33 @@ MAX_URL_LENGTH = 2048
 T = TypeVar("T")
 
 
+def _list_literal(text: str) -> list[Any]:
+    """A list that a template rendered to text: ``['9665…', '9665…']`` (Python) or ``["9665…"]`` (JSON)."""
+    import ast
+
+    try:
+        parsed = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return [text.strip().strip("[]")]
+    return list(parsed) if isinstance(parsed, (list, tuple)) else [text]
+
+
 def split_recipients(value: Any) -> list[str]:
     """
     Flatten what a user may pass as recipients into a list of raw entries.
 
-    Accepts a list, tuple or set (of strings or integers), or one string separated by commas,
-    semicolons or new lines. A set has no order, so its entries are sorted to keep sends repeatable.
+    Accepts a list, tuple or set (of strings or integers), one string separated by commas,
+    semicolons or new lines, or a list rendered to text by a template. A set has no order, so its
+    entries are sorted to keep sends repeatable.
     """
-    if value is None:
+    if value is None or (isinstance(value, str) and value.strip() == "None"):
         raise InvalidInputError("recipients is None: give at least one phone number")
     if isinstance(value, bool):
         raise InvalidInputError(f"recipients must be phone numbers, got {value!r}")
-    if isinstance(value, (str, int)):
-        items: list[Any] = [value]
+    if isinstance(value, str) and value.strip().startswith("[") and value.strip().endswith("]"):
+        items = _list_literal(value)
+    elif isinstance(value, (str, int)):
+        items = [value]
     elif isinstance(value, (set, frozenset)):
         items = sorted(value, key=str)
     elif isinstance(value, (list, tuple)):

@@ -203,6 +203,11 @@ async def _play_fault(
         if code in error_codes.CATALOG:
             return voice_error(code)
         return _json({"status": 1, "ResponseStatus": "fail", "Data": None, "Error": {"ErrorCode": code}}, 400)
+    if fault.kind == "degraded":
+        return _json(
+            {"statusCode": 200, "status": {"service": "voice", "description": "Voice service is degraded"}},
+            200,
+        )
     if fault.kind in ("429", "503"):
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
         reason = "Too Many Requests" if fault.kind == "429" else "Service Unavailable"

@@ -22,7 +22,7 @@ OPERATIONAL_DESCRIPTION = "All Services are Operational"
 ENDPOINTS = ("status", "voice", "balance", "sms", "senders", "delete", "any")
 # Faults after which the sandbox has done the work (the call went out) but the client learns nothing.
 PROCESSING_FAULTS = frozenset({"500", "502", "504", "drop", "garbage", "empty", "hang"})
-FAULT_KINDS = frozenset({"429", "503", "500", "502", "504", "drop", "hang", "garbage", "empty"})
+FAULT_KINDS = frozenset({"429", "503", "500", "502", "504", "drop", "hang", "garbage", "empty", "degraded"})
 
 
 @dataclass
@@ -33,7 +33,8 @@ class Fault:
 
     ``kind`` is ``error:<code>`` (a documented API error), ``429``/``503`` (with ``retry_after``),
     ``500``/``502``/``504`` (an HTML error page), ``drop`` (close the connection without an answer),
-    ``hang`` (answer only after ``seconds``), ``garbage`` or ``empty`` (a 2xx body nobody can read).
+    ``hang`` (answer only after ``seconds``), ``garbage`` or ``empty`` (a 2xx body nobody can read),
+    or ``degraded`` (a status answer naming an affected service).
     """
 
     kind: str

@@ -64,6 +64,9 @@ def test_every_invalid_entry_is_named():
         ("966500000000;966511111111", ["966500000000", "966511111111"]),
         (("966500000000",), ["966500000000"]),
         ({"966511111111", "966500000000"}, ["966500000000", "966511111111"]),
+        ("['966500000000', '966511111111']", ["966500000000", "966511111111"]),
+        ('["966500000000", 966511111111]', ["966500000000", "966511111111"]),
+        ("[966500000000]", ["966500000000"]),
     ],
 )
 def test_accepted_input_shapes(value, expected):
@@ -74,6 +77,8 @@ def test_accepted_input_shapes(value, expected):
     ("value", "message"),
     [
         (None, "recipients is None"),
+        ("None", "recipients is None"),
+        ("[]", "recipients is empty"),
         ([], "recipients is empty"),
         ("", "recipients is empty"),
         (" , \n", "recipients is empty"),
