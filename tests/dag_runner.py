@@ -42,20 +42,29 @@ class DagOutcome:
             return None if row is None else XComModel.deserialize_value(row)
 
 
-def write_dag(source: str, dag_id: str | None = None) -> tuple[str, Path]:
-    dag_id = dag_id or f"test_{uuid.uuid4().hex[:12]}"
+EXAMPLE_DAGS = Path(__file__).resolve().parent.parent / "example_dags"
+
+
+def write_dag(source: str, dag_id: str) -> Path:
     path = DAGS_FOLDER / f"{dag_id}.py"
     path.write_text(textwrap.dedent(source).replace("__DAG_ID__", dag_id))
-    return dag_id, path
+    return path
 
 
-def run_dag(source: str, *, run_conf: dict[str, Any] | None = None) -> DagOutcome:
+def run_example(name: str, *, run_conf: dict[str, Any] | None = None) -> DagOutcome:
+    """Test the example DAG ``example_dags/<name>.py``, whose dag_id is its file name."""
+    return run_dag((EXAMPLE_DAGS / f"{name}.py").read_text(), dag_id=name, run_conf=run_conf)
+
+
+def run_dag(source: str, *, dag_id: str | None = None, run_conf: dict[str, Any] | None = None) -> DagOutcome:
     """
-    Write ``source`` (which builds a DAG with ``dag_id="__DAG_ID__"``) into the dags folder and test it.
+    Write ``source`` into the dags folder and test the DAG: either its dag_id is ``dag_id``, or the
+    source says ``"__DAG_ID__"`` and a fresh id is put there.
 
     The file is removed afterwards so later tests do not parse it again.
     """
-    dag_id, path = write_dag(source)
+    dag_id = dag_id or f"test_{uuid.uuid4().hex[:12]}"
+    path = write_dag(source, dag_id)
     try:
         spec = importlib.util.spec_from_file_location(f"test_dag_{dag_id}", path)
         assert spec and spec.loader

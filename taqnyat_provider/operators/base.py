@@ -1,0 +1,124 @@
+"""What every Taqnyat send operator shares: recipients, batching, the balance guard and the XCom shape."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
+from taqnyat_provider.exceptions import (
+    IncompleteDeliveryError,
+    InvalidInputError,
+    TaqnyatBelowMinimumBalanceError,
+    TaqnyatRecipientsRejectedError,
+)
+from taqnyat_provider.recipients import check_batch_size
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from taqnyat_provider.delivery import DeliveryReport, PreparedSend
+    from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+
+PARTIAL_RESULT_XCOM_KEY = "partial_delivery"
+
+
+def _read_min_balance(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
+        raise InvalidInputError(f"min_balance must be a non-negative amount, got {value!r}")
+    return amount
+
+
+class TaqnyatSendOperator(BaseOperator):
+    """
+    Base of the voice and SMS operators; subclasses only say how to prepare their send.
+
+    Every argument is checked before any request. Recipients go in batches of ``batch_size``, in
+    order, over one kept-alive session. Nobody is ever sent to twice: a send whose outcome is
+    unknown, or a failure after a delivered batch, fails the task without Airflow retries (what
+    was delivered is pushed to XCom under ``partial_delivery``).
+
+    :param recipients: Numbers as a list, or one string separated by commas or new lines; templated.
+    :param taqnyat_conn_id: The ``taqnyat`` connection.
+    :param batch_size: Recipients per request (1 to 1000).
+    :param fail_on_rejected: Fail the task, after every batch was sent, when the API rejected any number.
+    :param default_region: Region for local numbers with a leading 0, e.g. ``"SA"``.
+    :param min_balance: When set, check the balance first and fail, sending nothing, if it is lower.
+    """
+
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        recipients: Any,
+        taqnyat_conn_id: str = "taqnyat_default",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        fail_on_rejected: bool = False,
+        default_region: str | None = None,
+        min_balance: Decimal | float | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.recipients = recipients
+        self.taqnyat_conn_id = taqnyat_conn_id
+        self.batch_size = check_batch_size(batch_size, MAX_BATCH_SIZE)
+        self.fail_on_rejected = fail_on_rejected
+        self.default_region = default_region
+        self.min_balance = _read_min_balance(min_balance)
+
+    def prepare(self, hook: TaqnyatHook) -> PreparedSend:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+
+        hook = TaqnyatHook(taqnyat_conn_id=self.taqnyat_conn_id)
+        try:
+            prepared = self.prepare(hook)
+            if self.min_balance is not None:
+                self._check_balance(hook)
+            try:
+                report = hook.deliver(prepared, self.batch_size)
+            except IncompleteDeliveryError as error:
+                context["ti"].xcom_push(key=PARTIAL_RESULT_XCOM_KEY, value=error.partial_result)
+                raise
+        finally:
+            hook.close()
+        return self._finish(report, context)
+
+    def _check_balance(self, hook: TaqnyatHook) -> None:
+        balance = hook.get_balance()
+        assert self.min_balance is not None
+        if balance.balance < self.min_balance:
+            raise TaqnyatBelowMinimumBalanceError(
+                f"Balance {balance.balance} {balance.currency or ''} is below min_balance {self.min_balance}; "
+                "nothing was sent. Top up the Taqnyat account."
+            )
+        self.log.info(
+            "Balance %s %s covers min_balance %s", balance.balance, balance.currency or "", self.min_balance
+        )
+
+    def _finish(self, report: DeliveryReport, context: Context) -> dict[str, Any]:
+        result = report.to_xcom()
+        self.log.info(
+            "Delivered to %d recipient(s) in %d request(s); message ids %s; cost %s",
+            len(result["accepted"]),
+            len(result["message_ids"]),
+            result["message_ids"],
+            result["cost"],
+        )
+        if result["rejected"]:
+            self.log.warning("Taqnyat rejected %d number(s): %s", len(result["rejected"]), result["rejected"])
+            if self.fail_on_rejected:
+                context["ti"].xcom_push(key=PARTIAL_RESULT_XCOM_KEY, value=result)
+                raise TaqnyatRecipientsRejectedError(result["rejected"])
+        return result
