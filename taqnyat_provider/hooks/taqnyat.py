@@ -127,9 +127,34 @@ class _TaqnyatHookMixin:
             },
         }
 
+    log: Any
+
+    def _delay_after_failure(
+        self,
+        policy: RetryPolicy,
+        attempt: int,
+        *,
+        method: str,
+        endpoint: str,
+        failure: Failure,
+        detail: str,
+        http_status: int | None = None,
+        retry_after_header: str | None = None,
+    ) -> float:
+        """Seconds to wait before the next attempt, or raise (see ``RetryPolicy.after_failure``)."""
+        return policy.after_failure(
+            attempt,
+            is_send=method.upper() != "GET",
+            failure=failure,
+            description=f"{method} /{endpoint}: {failure.value} ({detail})",
+            log=self.log,
+            http_status=http_status,
+            retry_after=parse_retry_after(retry_after_header),
+        )
+
     @staticmethod
-    def _describe(method: str, endpoint: str, failure: Failure, detail: str) -> str:
-        return f"{method} /{endpoint}: {failure.value} ({detail})"
+    def _http_detail(http_status: int, text: str) -> str:
+        return f"HTTP {http_status} {responses.excerpt(text)[:120]!r}"
 
 
 class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
@@ -215,7 +240,6 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
         settings = self.settings
         headers = {"Authorization": f"Bearer {settings.require_token()}"} if authenticated else {}
         session = self.get_conn()
-        is_send = method.upper() != "GET"
         policy = self._retry_policy or delivery.DEFAULT_RETRY_POLICY
         for attempt in range(1, policy.max_attempts + 1):
             prepped = session.prepare_request(
@@ -223,8 +247,7 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
                     method.upper(), settings.url(endpoint), json=json, params=params, headers=headers
                 )
             )
-            retry_after = None
-            http_status = None
+            http_status = retry_after_header = None
             try:
                 response = self.run_and_check(session, prepped, {"timeout": settings.timeout})
             except requests.exceptions.SSLError as error:
@@ -238,17 +261,18 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
                 if policy.is_answer(response.status_code):
                     return response
                 failure, http_status = Failure.HTTP_STATUS, response.status_code
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                detail = f"HTTP {http_status} {responses.excerpt(response.text)[:120]!r}"
+                retry_after_header = response.headers.get("Retry-After")
+                detail = self._http_detail(http_status, response.text)
             time.sleep(
-                policy.after_failure(
+                self._delay_after_failure(
+                    policy,
                     attempt,
-                    is_send=is_send,
+                    method=method,
+                    endpoint=endpoint,
                     failure=failure,
-                    description=self._describe(method, endpoint, failure, detail),
-                    log=self.log,
+                    detail=detail,
                     http_status=http_status,
-                    retry_after=retry_after,
+                    retry_after_header=retry_after_header,
                 )
             )
         raise AssertionError("unreachable")  # pragma: no cover
@@ -397,11 +421,9 @@ class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
         assert self.settings is not None
         headers = {"Authorization": f"Bearer {self.settings.require_token()}"} if authenticated else {}
         method = http.method
-        is_send = method != "GET"
         policy = self._retry_policy or delivery.DEFAULT_RETRY_POLICY
         for attempt in range(1, policy.max_attempts + 1):
-            retry_after = None
-            http_status = None
+            http_status = retry_after_header = None
             try:
                 response = await http.run(
                     endpoint=endpoint,
@@ -422,17 +444,18 @@ class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
                 if policy.is_answer(response.status):
                     return response.status, text
                 failure, http_status = Failure.HTTP_STATUS, response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                detail = f"HTTP {http_status} {responses.excerpt(text)[:120]!r}"
+                retry_after_header = response.headers.get("Retry-After")
+                detail = self._http_detail(http_status, text)
             await asyncio.sleep(
-                policy.after_failure(
+                self._delay_after_failure(
+                    policy,
                     attempt,
-                    is_send=is_send,
+                    method=method,
+                    endpoint=endpoint,
                     failure=failure,
-                    description=self._describe(method, endpoint, failure, detail),
-                    log=self.log,
+                    detail=detail,
                     http_status=http_status,
-                    retry_after=retry_after,
+                    retry_after_header=retry_after_header,
                 )
             )
         raise AssertionError("unreachable")  # pragma: no cover
