@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check taqnyat_provider tests example_dags tools
 
 typecheck: venv
 	$(BIN)/mypy
