@@ -1,21 +1,34 @@
 # Every target sets up what it needs: a fresh clone only needs `make test` or `make demo`.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV ?= .venv
 UV_VERSION = 0.13.8
+PYTEST_ARGS ?= -p no:cacheprovider -q
+
+# Airflow 3 (latest) is the main environment; Airflow 2.11 (oldest supported) runs the same suite.
+VENV ?= .venv
 CONSTRAINTS ?= constraints/airflow-3.txt
+VENV_AF2 ?= .venv-airflow2
+CONSTRAINTS_AF2 ?= constraints/airflow-2.txt
 BIN = $(VENV)/bin
-STAMP = $(VENV)/.installed-$(notdir $(CONSTRAINTS))
+BIN_AF2 = $(VENV_AF2)/bin
 
-.PHONY: venv lint typecheck test test-fast demo clean
+.PHONY: venv venv-airflow2 lint typecheck test test-airflow3 test-airflow2 test-fast demo clean
 
-venv: $(STAMP)
+# $(1): venv folder, $(2): constraints file
+define make_venv
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(1)/bin/uv pip install --python $(1)/bin/python --quiet -c $(2) -e ".[dev]"
+	rm -f $(1)/.installed-*
+	touch $(1)/.installed-$(notdir $(2))
+endef
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[dev]"
-	rm -f $(VENV)/.installed-*
-	touch $@
+venv: $(VENV)/.installed-$(notdir $(CONSTRAINTS))
+$(VENV)/.installed-$(notdir $(CONSTRAINTS)): pyproject.toml $(CONSTRAINTS)
+	$(call make_venv,$(VENV),$(CONSTRAINTS))
+
+venv-airflow2: $(VENV_AF2)/.installed-$(notdir $(CONSTRAINTS_AF2))
+$(VENV_AF2)/.installed-$(notdir $(CONSTRAINTS_AF2)): pyproject.toml $(CONSTRAINTS_AF2)
+	$(call make_venv,$(VENV_AF2),$(CONSTRAINTS_AF2))
 
 lint: venv
 	$(BIN)/ruff check .
@@ -24,14 +37,20 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
-	$(BIN)/python -m pytest -p no:cacheprovider -q
+test-airflow3: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-airflow2: venv-airflow2
+	$(BIN_AF2)/python -m pytest $(PYTEST_ARGS)
+
+# The README's test command: lint, types, then the whole suite on Airflow 3.x and on Airflow 2.11.
+test: lint typecheck test-airflow3 test-airflow2
 
 test-fast: venv
-	$(BIN)/python -m pytest -p no:cacheprovider -q tests/unit
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
 
 demo: venv
 	$(BIN)/python tools/demo.py
 
 clean:
-	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV_AF2) .demo .mypy_cache .ruff_cache .hypothesis

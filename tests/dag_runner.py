@@ -30,7 +30,14 @@ class DagOutcome:
         return self.tasks[task_id if map_index < 0 else f"{task_id}[{map_index}]"]
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
-        from airflow.models.xcom import XComModel
+        try:
+            from airflow.models.xcom import XComModel
+        except ImportError:  # Airflow 2
+            from airflow.models.xcom import XCom
+
+            return XCom.get_one(
+                run_id=self.run_id, key=key, task_id=task_id, dag_id=self.dag_id, map_index=map_index
+            )
         from airflow.utils.session import create_session
 
         with create_session() as session:
