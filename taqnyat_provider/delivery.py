@@ -104,9 +104,9 @@ class RetryPolicy:
             )
             return delay
         log.error("Giving up after attempt %d of %d: %s", attempt, self.max_attempts, description)
-        raise failure_error(
-            is_send=is_send, failure=failure, description=description, http_status=http_status
-        )
+        if is_send and not self.may_retry(is_send=True, failure=failure, http_status=http_status):
+            raise TaqnyatDeliveryUnknownError(description, http_status=http_status)
+        raise TaqnyatTransientError(description, http_status=http_status)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1``; a server's Retry-After wins, within bounds."""
@@ -133,15 +133,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max((when - (now or datetime.now(timezone.utc))).total_seconds(), 0.0)
-
-
-def failure_error(
-    *, is_send: bool, failure: Failure, description: str, http_status: int | None = None
-) -> TaqnyatError:
-    """The error to raise when a request failed for good (no attempts left, or not retryable)."""
-    if is_send and not RetryPolicy().may_retry(is_send=True, failure=failure, http_status=http_status):
-        return TaqnyatDeliveryUnknownError(description, http_status=http_status)
-    return TaqnyatTransientError(description, http_status=http_status)
 
 
 # --------------------------------------------------------------------------------------------------
