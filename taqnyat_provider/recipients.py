@@ -8,7 +8,7 @@ Every check runs before any request, and a bad value is named in the error. No A
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -181,7 +181,3 @@ def check_batch_size(value: Any, maximum: int) -> int:
 def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
-
-
-def flatten(groups: Iterable[Iterable[T]]) -> list[T]:
-    return [item for group in groups for item in group]

@@ -57,12 +57,6 @@ class Balance:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
-@dataclass(frozen=True)
-class Sender:
-    name: str
-    status: str | None
-
-
 # --------------------------------------------------------------------------------------------------
 # Loose value readers
 
@@ -389,36 +383,3 @@ def parse_balance(http_status: int, body_text: str | bytes | None) -> Balance:
         expiry_date=as_text(_get(body, "accountExpiryDate")),
         raw=dict(body),
     )
-
-
-def parse_senders(http_status: int, body_text: str | bytes | None) -> list[Sender]:
-    """Read ``GET /v1/messages/senders``; a trial account may have none."""
-    body = decode_answer(http_status, body_text)
-    raise_for_error(http_status, body)
-    _require_success_evidence(http_status, body, "senders")
-    senders = _get(body, "senders")
-    if is_null(senders):
-        return []
-    if isinstance(senders, str):
-        try:
-            senders = json.loads(senders)
-        except ValueError:
-            senders = []
-    result = []
-    for entry in senders if isinstance(senders, list) else []:
-        name = as_text(_get(entry, "senderName", "name")) if isinstance(entry, Mapping) else as_text(entry)
-        if name:
-            result.append(
-                Sender(
-                    name=name, status=as_text(_get(entry, "status")) if isinstance(entry, Mapping) else None
-                )
-            )
-    return result
-
-
-def parse_acknowledgement(http_status: int, body_text: str | bytes | None) -> str | None:
-    """Read a plain acknowledgement such as the answer to deleting a scheduled SMS."""
-    body = decode_answer(http_status, body_text)
-    raise_for_error(http_status, body)
-    _require_success_evidence(http_status, body, "message")
-    return as_text(_get(body, "message"))

@@ -242,9 +242,7 @@ async def _play_fault(
 
 def _console_line(record: RecordedRequest) -> str:
     detail = ""
-    if (record.endpoint == "voice" and isinstance(record.body, dict)) or (
-        record.endpoint == "sms" and isinstance(record.body, dict)
-    ):
+    if record.endpoint == "voice" and isinstance(record.body, dict):
         detail = f" recipients={len(_number_list(record.body.get('recipients')))}"
     fault = f" fault={record.fault}" if record.fault else ""
     return f"[taqnyat-sandbox] {record.method} {record.path} -> {record.status} auth={record.auth}{detail}{fault}"

@@ -16,12 +16,9 @@ from typing import Any
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_BALANCE = Decimal("100.000")
 VOICE_PRICE_PER_CALL = Decimal("0.216")
-SMS_PRICE_PER_SEGMENT = Decimal("0.026")
 OPERATIONAL_DESCRIPTION = "All Services are Operational"
 
-ENDPOINTS = ("status", "voice", "balance", "sms", "senders", "delete", "any")
-# Faults after which the sandbox has done the work (the call went out) but the client learns nothing.
-PROCESSING_FAULTS = frozenset({"500", "502", "504", "drop", "garbage", "empty", "hang"})
+ENDPOINTS = ("status", "voice", "balance", "any")
 FAULT_KINDS = frozenset({"429", "503", "500", "502", "504", "drop", "hang", "garbage", "empty", "degraded"})
 
 
@@ -58,10 +55,6 @@ class Fault:
     def error_code(self) -> int | None:
         return int(self.kind[6:]) if self.kind.startswith("error:") else None
 
-    @property
-    def processes_request(self) -> bool:
-        return self.kind in PROCESSING_FAULTS
-
 
 @dataclass
 class RecordedRequest:
@@ -82,17 +75,6 @@ class RecordedRequest:
         return asdict(self)
 
 
-@dataclass
-class SmsMessage:
-    message_id: int
-    recipients: list[str]
-    body: str
-    sender: str
-    scheduled: str | None
-    delete_id: str | None
-    deleted: bool = False
-
-
 class SandboxState:
     def __init__(self, token: str = DEFAULT_TOKEN, balance: Decimal = DEFAULT_BALANCE) -> None:
         self._lock = threading.Lock()
@@ -108,9 +90,7 @@ class SandboxState:
             self.status_service = "none"
             self.status_description = OPERATIONAL_DESCRIPTION
             self.unreachable: set[str] = set()
-            self.senders: list[dict[str, str]] = [{"senderName": "Taqnyat.sa", "status": "active"}]
             self.calls: list[dict[str, Any]] = []
-            self.sms: list[SmsMessage] = []
             self._next_message_id = 5452899970
 
     # -- steering ---------------------------------------------------------------------------------
@@ -135,10 +115,6 @@ class SandboxState:
     def set_unreachable(self, numbers: Iterable[str]) -> None:
         with self._lock:
             self.unreachable = {str(number) for number in numbers}
-
-    def set_senders(self, senders: Iterable[dict[str, str]]) -> None:
-        with self._lock:
-            self.senders = list(senders)
 
     # -- used by the server -----------------------------------------------------------------------
 
@@ -192,6 +168,5 @@ class SandboxState:
                 "status": {"service": self.status_service, "description": self.status_description},
                 "requests": [r.to_dict() for r in self.requests],
                 "calls": list(self.calls),
-                "sms": [asdict(message) for message in self.sms],
                 "pending_faults": [asdict(fault) for fault in self.faults],
             }

@@ -17,7 +17,6 @@ from taqnyat_provider.responses import (
     decode_body,
     parse_balance,
     parse_send_response,
-    parse_senders,
     parse_system_status,
 )
 from tests.unit import reference_examples as ref
@@ -168,12 +167,6 @@ class TestOtherResponses:
         with pytest.raises(exc.TaqnyatResponseError):
             parse_system_status(200, '{"statusCode": 503, "status": {"service": "none"}}')
 
-    def test_senders(self):
-        body = '{"statusCode":200,"senders":[{"senderName":"Taqnyat.sa","status":"active"}]}'
-        assert [s.name for s in parse_senders(200, body)] == ["Taqnyat.sa"]
-        assert parse_senders(200, '{"statusCode":200,"senders":[]}') == []
-        assert parse_senders(200, '{"statusCode":200,"senders":"null"}') == []
-
 
 class TestLooseValues:
     @pytest.mark.parametrize(
@@ -254,7 +247,6 @@ def test_parsers_raise_only_provider_errors(status, body):
         lambda: parse_send_response(status, body, ["966500000000"]),
         lambda: parse_system_status(status, body),
         lambda: parse_balance(status, body),
-        lambda: parse_senders(status, body),
     ):
         with contextlib.suppress(PROVIDER_ERRORS):
             parse()
