@@ -21,12 +21,20 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from taqnyat_provider import error_codes
-from taqnyat_provider.sandbox.state import VOICE_PRICE_PER_CALL, Fault, RecordedRequest, SandboxState
+from taqnyat_provider.sandbox.state import (
+    SMS_PRICE_PER_PART,
+    VOICE_PRICE_PER_CALL,
+    Fault,
+    RecordedRequest,
+    SandboxState,
+)
+from taqnyat_provider.sms import measure_sms
 
 STATE_KEY = web.AppKey("taqnyat_sandbox_state", SandboxState)
 CONSOLE_KEY = web.AppKey("taqnyat_sandbox_console", object)
 
 _INTERNATIONAL = re.compile(r"[1-9][0-9]{7,14}")
+_SCHEDULE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _AUDIO_EXTENSIONS = (".mp3", ".wav", ".ogg", ".m4a", ".gsm", ".aac", ".amr")
 _HTML_PAGE = (
     "<!DOCTYPE html><html><head><title>{status} {reason}</title></head>"
@@ -54,6 +62,19 @@ def voice_error(code: int) -> web.Response:
         },
         entry.http_status,
     )
+
+
+def sms_error(http_status: int, message: str) -> web.Response:
+    return _json({"statusCode": http_status, "message": message}, http_status)
+
+
+def _unauthorized() -> web.Response:
+    return sms_error(401, "invalid credentials information")
+
+
+def _trailing_comma_list(numbers: list[str]) -> str:
+    """The SMS API's way of writing a list: ``"[966500000000,]"``."""
+    return "[" + "".join(f"{number}," for number in numbers) + "]"
 
 
 def _auth_state(request: web.Request, token: str) -> str:
@@ -115,7 +136,7 @@ async def system_status(request: web.Request, record: RecordedRequest) -> web.Re
 async def account_balance(request: web.Request, record: RecordedRequest) -> web.Response:
     state = request.app[STATE_KEY]
     if record.auth != "ok":
-        return _json({"statusCode": 401, "message": "invalid credentials information"}, 401)
+        return _unauthorized()
     return _json(
         {
             "statusCode": 200,
@@ -183,10 +204,91 @@ async def voice_send(request: web.Request, record: RecordedRequest) -> web.Respo
     )
 
 
+async def sms_send(request: web.Request, record: RecordedRequest) -> web.Response:
+    state = request.app[STATE_KEY]
+    if record.auth != "ok":
+        return _unauthorized()
+    payload = record.body if isinstance(record.body, dict) else {}
+    sender = str(payload.get("sender") or "").strip()
+    active = {entry.get("senderName") for entry in state.senders if entry.get("status") == "active"}
+    if sender not in active:
+        return sms_error(400, f"sender name '{sender}' is not an active sender of this account")
+    text = payload.get("body")
+    if not isinstance(text, str) or not text.strip():
+        return sms_error(400, "The body field is required.")
+    scheduled_at = payload.get("scheduledDatetime")
+    if scheduled_at is not None and not (isinstance(scheduled_at, str) and _SCHEDULE.fullmatch(scheduled_at)):
+        return sms_error(400, "scheduledDatetime must look like 2020-09-30T14:26")
+    delete_id = payload.get("deleteId")
+    if delete_id is not None and not str(delete_id).isdigit():
+        return sms_error(400, "deleteId must be a number")
+    recipients = _number_list(payload.get("recipients"))
+    well_formed = [number for number in recipients if _INTERNATIONAL.fullmatch(number)]
+    if not well_formed:
+        return voice_error(error_codes.INVALID_RECIPIENTS)
+    accepted = [number for number in well_formed if number not in state.unreachable]
+    rejected = [number for number in recipients if number not in accepted]
+    parts = measure_sms(text).segments
+    cost = SMS_PRICE_PER_PART * parts * len(accepted)
+    shortfall = state.charge(cost)
+    if shortfall == "empty":
+        return voice_error(error_codes.BALANCE_EMPTY)
+    if shortfall == "short":
+        return voice_error(error_codes.BALANCE_NOT_ENOUGH)
+    message_id = state.next_message_id()
+    record.processed = True
+    state.messages.append(
+        {
+            "message_id": message_id,
+            "sender": sender,
+            "body": text,
+            "accepted": accepted,
+            "scheduled_at": scheduled_at,
+            "delete_id": delete_id,
+            "cost": str(cost),
+            "cancelled": False,
+        }
+    )
+    return _json(
+        {
+            "statusCode": 201,
+            "messageId": message_id,
+            "cost": float(cost),
+            "currency": "SAR",
+            "totalCount": len(recipients),
+            "msgLength": parts,
+            "accepted": _trailing_comma_list(accepted),
+            "rejected": _trailing_comma_list(rejected),
+        },
+        201,
+    )
+
+
+async def sms_senders(request: web.Request, record: RecordedRequest) -> web.Response:
+    if record.auth != "ok":
+        return _unauthorized()
+    return _json({"statusCode": 200, "senders": request.app[STATE_KEY].senders}, 200)
+
+
+async def sms_delete(request: web.Request, record: RecordedRequest) -> web.Response:
+    if record.auth != "ok":
+        return _unauthorized()
+    delete_id = request.query.get("deleteId", "").strip()
+    if not delete_id.isdigit():
+        return sms_error(400, "deleteId is required")
+    if not request.app[STATE_KEY].cancel_scheduled(delete_id):
+        return sms_error(404, f"no scheduled message with deleteId {delete_id}")
+    record.processed = True
+    return _json({"statusCode": 201, "message": "Deleted successfully"}, 201)
+
+
 ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("GET", "/system/status"): ("status", system_status),
     ("POST", "/voiceSend.php"): ("voice", voice_send),
     ("GET", "/account/balance"): ("balance", account_balance),
+    ("POST", "/v1/messages"): ("sms", sms_send),
+    ("GET", "/v1/messages/senders"): ("senders", sms_senders),
+    ("DELETE", "/v1/messages/delete"): ("delete", sms_delete),
 }
 
 
@@ -242,7 +344,7 @@ async def _play_fault(
 
 def _console_line(record: RecordedRequest) -> str:
     detail = ""
-    if record.endpoint == "voice" and isinstance(record.body, dict):
+    if record.endpoint in ("voice", "sms") and isinstance(record.body, dict):
         detail = f" recipients={len(_number_list(record.body.get('recipients')))}"
     fault = f" fault={record.fault}" if record.fault else ""
     return f"[taqnyat-sandbox] {record.method} {record.path} -> {record.status} auth={record.auth}{detail}{fault}"
@@ -329,6 +431,12 @@ async def admin_unreachable(request: web.Request) -> web.Response:
     return _json({"unreachable": payload.get("numbers", [])}, 200)
 
 
+async def admin_senders(request: web.Request) -> web.Response:
+    payload = await request.json()
+    request.app[STATE_KEY].set_senders(payload.get("senders", []))
+    return _json({"senders": request.app[STATE_KEY].senders}, 200)
+
+
 def create_app(state: SandboxState, console: TextIO | None = None) -> web.Application:
     app = web.Application(middlewares=[_api])
     app[STATE_KEY] = state
@@ -339,4 +447,5 @@ def create_app(state: SandboxState, console: TextIO | None = None) -> web.Applic
     app.router.add_post("/_sandbox/status", admin_status)
     app.router.add_post("/_sandbox/balance", admin_balance)
     app.router.add_post("/_sandbox/unreachable", admin_unreachable)
+    app.router.add_post("/_sandbox/senders", admin_senders)
     return app

@@ -16,9 +16,11 @@ from typing import Any
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_BALANCE = Decimal("100.000")
 VOICE_PRICE_PER_CALL = Decimal("0.216")
+SMS_PRICE_PER_PART = Decimal("0.026")
+DEFAULT_SENDERS = ({"senderName": "Taqnyat.sa", "status": "active"},)
 OPERATIONAL_DESCRIPTION = "All Services are Operational"
 
-ENDPOINTS = ("status", "voice", "balance", "any")
+ENDPOINTS = ("status", "voice", "balance", "sms", "senders", "delete", "any")
 FAULT_KINDS = frozenset({"429", "503", "500", "502", "504", "drop", "hang", "garbage", "empty", "degraded"})
 
 
@@ -91,6 +93,8 @@ class SandboxState:
             self.status_description = OPERATIONAL_DESCRIPTION
             self.unreachable: set[str] = set()
             self.calls: list[dict[str, Any]] = []
+            self.messages: list[dict[str, Any]] = []
+            self.senders: list[dict[str, Any]] = [dict(sender) for sender in DEFAULT_SENDERS]
             self._next_message_id = 5452899970
 
     # -- steering ---------------------------------------------------------------------------------
@@ -115,6 +119,14 @@ class SandboxState:
     def set_unreachable(self, numbers: Iterable[str]) -> None:
         with self._lock:
             self.unreachable = {str(number) for number in numbers}
+
+    def set_senders(self, senders: Iterable[dict[str, Any] | str]) -> None:
+        """The account's sender names: ``{"senderName": ..., "status": ...}`` or bare active names."""
+        with self._lock:
+            self.senders = [
+                dict(sender) if isinstance(sender, dict) else {"senderName": sender, "status": "active"}
+                for sender in senders
+            ]
 
     # -- used by the server -----------------------------------------------------------------------
 
@@ -150,6 +162,21 @@ class SandboxState:
             self.balance -= amount
             return None
 
+    def cancel_scheduled(self, delete_id: str) -> bool:
+        """Cancel the scheduled SMS sent with ``delete_id`` and refund them; False when there is none."""
+        with self._lock:
+            found = [
+                message
+                for message in self.messages
+                if message["scheduled_at"]
+                and str(message["delete_id"]) == delete_id
+                and not message["cancelled"]
+            ]
+            for message in found:
+                message["cancelled"] = True
+                self.balance += Decimal(message["cost"])
+            return bool(found)
+
     # -- reading ----------------------------------------------------------------------------------
 
     def received(self, endpoint: str | None = None) -> list[RecordedRequest]:
@@ -161,6 +188,16 @@ class SandboxState:
         with self._lock:
             return [number for call in self.calls for number in call["accepted"]]
 
+    def texted_numbers(self) -> list[str]:
+        """Every number an SMS went (or is scheduled) to, once per message, cancelled ones left out."""
+        with self._lock:
+            return [
+                number
+                for message in self.messages
+                if not message["cancelled"]
+                for number in message["accepted"]
+            ]
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -168,5 +205,6 @@ class SandboxState:
                 "status": {"service": self.status_service, "description": self.status_description},
                 "requests": [r.to_dict() for r in self.requests],
                 "calls": list(self.calls),
+                "messages": list(self.messages),
                 "pending_faults": [asdict(fault) for fault in self.faults],
             }
