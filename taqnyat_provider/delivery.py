@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -145,6 +144,7 @@ class DeliveryReport:
 
     results: list[SendResult] = field(default_factory=list)
     batches: list[list[str]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
 
     @property
     def accepted(self) -> list[str]:
@@ -167,6 +167,7 @@ class DeliveryReport:
         cost = self.cost
         currencies = {result.currency for result in self.results if result.currency}
         return {
+            **self.summary,
             "message_ids": [result.message_id for result in self.results],
             "accepted": self.accepted,
             "rejected": self.rejected,
@@ -187,12 +188,17 @@ class DeliveryReport:
 
 @dataclass(frozen=True)
 class PreparedSend:
-    """A send whose every argument was checked: the endpoint, the body but its recipients, and those."""
+    """
+    A send whose every argument was checked: the endpoint, the body but its recipients, and those.
+
+    ``summary`` is what the send's XCom says about it besides the outcome (an SMS's segments, say).
+    """
 
     endpoint: str
     fields: dict[str, Any]
     recipients: list[str]
     what: str = "message"
+    summary: dict[str, Any] = field(default_factory=dict)
 
     def payload(self, batch: list[str]) -> dict[str, Any]:
         return {"recipients": batch, **self.fields}
@@ -202,7 +208,7 @@ class BatchDelivery:
     """
     The bookkeeping of one send to many recipients, batch by batch, for sync and async loops alike::
 
-        delivery = BatchDelivery(recipients, batch_size)
+        delivery = BatchDelivery(prepared, batch_size)
         for batch in delivery.batches:
             try:
                 result = send(batch)
@@ -216,8 +222,10 @@ class BatchDelivery:
     ``IncompleteDeliveryError``, which never lets Airflow retry the task.
     """
 
-    def __init__(self, recipients: Sequence[str], batch_size: int) -> None:
-        self.report = DeliveryReport(batches=list(batched(recipients, batch_size)))
+    def __init__(self, prepared: PreparedSend, batch_size: int) -> None:
+        self.report = DeliveryReport(
+            batches=list(batched(prepared.recipients, batch_size)), summary=dict(prepared.summary)
+        )
 
     @property
     def batches(self) -> list[list[str]]:

@@ -11,7 +11,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-taqnyat",
         "name": "Taqnyat",
-        "description": "`Taqnyat <https://www.taqnyat.sa/>`__: voice calls and service status.",
+        "description": "`Taqnyat <https://www.taqnyat.sa/>`__: SMS, voice calls and service status.",
         "versions": [__version__],
         "integrations": [
             {
@@ -24,12 +24,15 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Taqnyat",
-                "python-modules": ["taqnyat_provider.operators.voice"],
+                "python-modules": ["taqnyat_provider.operators.voice", "taqnyat_provider.operators.sms"],
             }
         ],
         "sensors": [{"integration-name": "Taqnyat", "python-modules": ["taqnyat_provider.sensors.status"]}],
         "triggers": [{"integration-name": "Taqnyat", "python-modules": ["taqnyat_provider.triggers.status"]}],
-        "notifications": ["taqnyat_provider.notifications.voice.TaqnyatVoiceNotifier"],
+        "notifications": [
+            "taqnyat_provider.notifications.voice.TaqnyatVoiceNotifier",
+            "taqnyat_provider.notifications.sms.TaqnyatSmsNotifier",
+        ],
         "connection-types": [
             {
                 "hook-class-name": "taqnyat_provider.hooks.taqnyat.TaqnyatHook",

@@ -49,6 +49,26 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class Sender:
+    """A sender name of the account and its status (``active``, ``pending``, ...)."""
+
+    name: str
+    status: str | None
+
+    @property
+    def active(self) -> bool:
+        return (self.status or "").lower() == "active"
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """A plain "done" answer, such as the one to deleting a scheduled SMS."""
+
+    message: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
 class Balance:
     balance: Decimal
     currency: str | None
@@ -383,3 +403,45 @@ def parse_balance(http_status: int, body_text: str | bytes | None) -> Balance:
         expiry_date=as_text(_get(body, "accountExpiryDate")),
         raw=dict(body),
     )
+
+
+def parse_senders(http_status: int, body_text: str | bytes | None) -> list[Sender]:
+    """
+    Read ``GET /v1/messages/senders``; a trial account may have none (an empty or null list).
+
+    Each entry may be an object (``senderName``/``status``) or a bare name.
+    """
+    body = decode_answer(http_status, body_text)
+    raise_for_error(http_status, body)
+    _require_success_evidence(http_status, body, "senders")
+    listed = _get(body, "senders", "data")
+    if isinstance(listed, str) and not is_null(listed):
+        try:
+            listed = json.loads(listed)
+        except ValueError:
+            listed = None
+    if is_null(listed) or listed == []:
+        return []
+    if not isinstance(listed, list):
+        raise TaqnyatResponseError(
+            "Senders response has no list of senders",
+            http_status=http_status,
+            body_excerpt=excerpt(json.dumps(body)),
+        )
+    senders = []
+    for entry in listed:
+        if isinstance(entry, Mapping):
+            name, status = as_text(_get(entry, "senderName", "name")), as_text(_get(entry, "status"))
+        else:
+            name, status = as_text(entry), None
+        if name:
+            senders.append(Sender(name=name, status=status))
+    return senders
+
+
+def parse_acknowledgement(http_status: int, body_text: str | bytes | None) -> Acknowledgement:
+    """Read a plain success answer such as ``{"statusCode":201,"message":"Deleted successfully"}``."""
+    body = decode_answer(http_status, body_text)
+    raise_for_error(http_status, body)
+    _require_success_evidence(http_status, body)
+    return Acknowledgement(message=as_text(_get(body, "message", "MessageEn")), raw=dict(body))

@@ -38,32 +38,20 @@ from taqnyat_provider.exceptions import (
     TaqnyatError,
     TaqnyatResponseError,
 )
-from taqnyat_provider.recipients import (
-    check_audio_url,
-    check_batch_size,
-    normalize_caller_id,
-    normalize_recipients,
-)
+from taqnyat_provider.recipients import check_batch_size
+from taqnyat_provider.sends import SmsMessage, VoiceCall
+from taqnyat_provider.sms import check_delete_id
 
 if TYPE_CHECKING:
     from airflow.providers.http.hooks.http import AsyncHttpSession
 
 STATUS_ENDPOINT = "system/status/"
-VOICE_ENDPOINT = "voiceSend.php/"
 BALANCE_ENDPOINT = "account/balance"
+SENDERS_ENDPOINT = "v1/messages/senders"
+DELETE_SMS_ENDPOINT = "v1/messages/delete"
 
 _USER_AGENT = f"airflow-provider-taqnyat/{__version__}"
 _BASE_HEADERS = {"Accept": "application/json", "User-Agent": _USER_AGENT}
-
-
-def prepare_voice_send(
-    audio_url: Any, recipients: Any, caller_id: Any, default_region: str | None = None
-) -> PreparedSend:
-    """A voiceSend whose every argument was checked, so that a bad value never reaches the API."""
-    fields = {"callerId": normalize_caller_id(caller_id), "audioUrl": check_audio_url(audio_url)}
-    return PreparedSend(
-        VOICE_ENDPOINT, fields, normalize_recipients(recipients, default_region), "voice call"
-    )
 
 
 def _batch_log(log: Any, number: int, total: int, result: responses.SendResult) -> None:
@@ -291,23 +279,8 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
         self, audio_url: str, caller_id: str | None, recipients: Iterable[str]
     ) -> responses.SendResult:
         """Place voice calls in one request (``POST /voiceSend.php/``); see ``place_voice_calls`` for batches."""
-        prepared = prepare_voice_send(audio_url, list(recipients), caller_id or self.settings.caller_id)
+        prepared = VoiceCall(audio_url, list(recipients), caller_id).prepare(self.settings)
         return self._send(prepared.endpoint, prepared.payload(prepared.recipients), prepared.recipients)
-
-    def prepare_voice(
-        self,
-        audio_url: str,
-        recipients: Any,
-        caller_id: str | None = None,
-        *,
-        default_region: str | None = None,
-    ) -> PreparedSend:
-        """
-        Check a voice send completely without any request; ``caller_id`` falls back to the connection's.
-
-        :raises InvalidInputError: naming the bad value (and every bad recipient).
-        """
-        return prepare_voice_send(audio_url, recipients, caller_id or self.settings.caller_id, default_region)
 
     def place_voice_calls(
         self,
@@ -318,10 +291,49 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
         batch_size: int = DEFAULT_BATCH_SIZE,
         default_region: str | None = None,
     ) -> DeliveryReport:
-        """Call every recipient once, ``batch_size`` numbers a request; all checks run before the first."""
+        """
+        Call every recipient once, ``batch_size`` numbers a request; all checks run before the first.
+
+        ``caller_id`` falls back to the connection's ``caller_id`` extra.
+        """
         check_batch_size(batch_size, MAX_BATCH_SIZE)
-        prepared = self.prepare_voice(audio_url, recipients, caller_id, default_region=default_region)
-        return self.deliver(prepared, batch_size)
+        call = VoiceCall(audio_url, recipients, caller_id, default_region)
+        return self.deliver(call.prepare(self.settings), batch_size)
+
+    def send_sms(
+        self,
+        body: str,
+        recipients: Any,
+        sender: str | None = None,
+        scheduled_at: Any = None,
+        delete_id: int | str | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        default_region: str | None = None,
+    ) -> DeliveryReport:
+        """
+        Send an SMS to every recipient once (``POST /v1/messages``), ``batch_size`` numbers a request.
+
+        :param sender: A registered sender name; defaults to the connection's ``sender`` extra.
+        :param scheduled_at: Send later: a timezone-aware datetime or ISO 8601 text, in the future.
+        :param delete_id: The ``deleteId`` that cancels a scheduled send; one is made up when a
+            scheduled send has none. The report's ``summary`` says which.
+        :raises InvalidInputError: before any request, naming the bad value.
+        """
+        check_batch_size(batch_size, MAX_BATCH_SIZE)
+        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, default_region)
+        return self.deliver(message.prepare(self.settings), batch_size)
+
+    def get_senders(self) -> list[responses.Sender]:
+        """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
+        response = self.request("GET", SENDERS_ENDPOINT)
+        return responses.parse_senders(response.status_code, response.text)
+
+    def delete_scheduled_sms(self, delete_id: int | str) -> responses.Acknowledgement:
+        """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
+        params = {"deleteId": check_delete_id(delete_id)}
+        response = self.request("DELETE", DELETE_SMS_ENDPOINT, params=params)
+        return responses.parse_acknowledgement(response.status_code, response.text)
 
     def _send(self, endpoint: str, payload: dict[str, Any], recipients: list[str]) -> responses.SendResult:
         response = self.request("POST", endpoint, json=payload)
@@ -329,7 +341,7 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
 
     def deliver(self, prepared: PreparedSend, batch_size: int = DEFAULT_BATCH_SIZE) -> DeliveryReport:
         """Send a prepared send in batches, in order, over one kept-alive session; never twice to anyone."""
-        delivery = BatchDelivery(prepared.recipients, check_batch_size(batch_size, MAX_BATCH_SIZE))
+        delivery = BatchDelivery(prepared, check_batch_size(batch_size, MAX_BATCH_SIZE))
         total = len(delivery.batches)
         self.log.info(
             "Sending a %s to %d recipient(s) in %d batch(es)", prepared.what, len(prepared.recipients), total
@@ -468,6 +480,12 @@ class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
         status, text = await self.request(http, STATUS_ENDPOINT, authenticated=False)
         return responses.parse_system_status(status, text)
 
+    async def get_settings(self) -> ConnectionSettings:
+        """The connection's settings, read once (without blocking the event loop)."""
+        await self.config()
+        assert self.settings is not None
+        return self.settings
+
     async def place_voice_calls(
         self,
         audio_url: str,
@@ -479,15 +497,27 @@ class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
     ) -> DeliveryReport:
         """The asyncio twin of :meth:`TaqnyatHook.place_voice_calls`, with the same checks and rules."""
         check_batch_size(batch_size, MAX_BATCH_SIZE)
-        await self.config()
-        assert self.settings is not None
-        prepared = prepare_voice_send(
-            audio_url, recipients, caller_id or self.settings.caller_id, default_region
-        )
-        return await self.deliver(prepared, batch_size)
+        call = VoiceCall(audio_url, recipients, caller_id, default_region)
+        return await self.deliver(call.prepare(await self.get_settings()), batch_size)
+
+    async def send_sms(
+        self,
+        body: str,
+        recipients: Any,
+        sender: str | None = None,
+        scheduled_at: Any = None,
+        delete_id: int | str | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        default_region: str | None = None,
+    ) -> DeliveryReport:
+        """The asyncio twin of :meth:`TaqnyatHook.send_sms`, with the same checks and rules."""
+        check_batch_size(batch_size, MAX_BATCH_SIZE)
+        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, default_region)
+        return await self.deliver(message.prepare(await self.get_settings()), batch_size)
 
     async def deliver(self, prepared: PreparedSend, batch_size: int = DEFAULT_BATCH_SIZE) -> DeliveryReport:
-        delivery = BatchDelivery(prepared.recipients, check_batch_size(batch_size, MAX_BATCH_SIZE))
+        delivery = BatchDelivery(prepared, check_batch_size(batch_size, MAX_BATCH_SIZE))
         total = len(delivery.batches)
         async with self.session(method="POST") as http:
             for number, batch in enumerate(delivery.batches, start=1):

@@ -19,8 +19,9 @@ from taqnyat_provider.recipients import check_batch_size
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from taqnyat_provider.delivery import DeliveryReport, PreparedSend
+    from taqnyat_provider.delivery import DeliveryReport
     from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+    from taqnyat_provider.sends import SmsMessage, VoiceCall
 
 PARTIAL_RESULT_XCOM_KEY = "partial_delivery"
 
@@ -39,7 +40,7 @@ def _read_min_balance(value: Any) -> Decimal | None:
 
 class TaqnyatSendOperator(BaseOperator):
     """
-    Base of the voice and SMS operators; subclasses only say how to prepare their send.
+    Base of the voice and SMS operators; subclasses only say what they send (``message``).
 
     Every argument is checked before any request. Recipients go in batches of ``batch_size``, in
     order, over one kept-alive session. Nobody is ever sent to twice: a send whose outcome is
@@ -75,7 +76,8 @@ class TaqnyatSendOperator(BaseOperator):
         self.default_region = default_region
         self.min_balance = _read_min_balance(min_balance)
 
-    def prepare(self, hook: TaqnyatHook) -> PreparedSend:
+    def message(self) -> VoiceCall | SmsMessage:
+        """The send this task makes, from its rendered arguments."""
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -83,7 +85,7 @@ class TaqnyatSendOperator(BaseOperator):
 
         hook = TaqnyatHook(taqnyat_conn_id=self.taqnyat_conn_id)
         try:
-            prepared = self.prepare(hook)
+            prepared = self.message().prepare(hook.settings)
             if self.min_balance is not None:
                 self._check_balance(hook)
             try:

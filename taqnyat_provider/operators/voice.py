@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 from taqnyat_provider.operators.base import TaqnyatSendOperator
 
 if TYPE_CHECKING:
-    from taqnyat_provider.delivery import PreparedSend
-    from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+    from taqnyat_provider.sends import VoiceCall
 
 
 class TaqnyatVoiceOperator(TaqnyatSendOperator):
@@ -38,7 +37,7 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
         self.audio_url = audio_url
         self.caller_id = caller_id
 
-    def prepare(self, hook: TaqnyatHook) -> PreparedSend:
-        return hook.prepare_voice(
-            self.audio_url, self.recipients, self.caller_id, default_region=self.default_region
-        )
+    def message(self) -> VoiceCall:
+        from taqnyat_provider.sends import VoiceCall
+
+        return VoiceCall(self.audio_url, self.recipients, self.caller_id, self.default_region)

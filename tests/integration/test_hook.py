@@ -11,6 +11,7 @@ import pytest
 
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
+from taqnyat_provider.sends import VoiceCall
 from tests.conftest import SANDBOX_TOKEN
 
 AUDIO = "https://cdn.example.com/alert.mp3"
@@ -127,7 +128,7 @@ def test_api_errors_are_not_retried(hook, sandbox, code):
 
 
 def test_sandbox_validates_like_the_service(hook, sandbox):
-    prepared = hook.prepare_voice(AUDIO, [ALICE])
+    prepared = VoiceCall(AUDIO, [ALICE]).prepare(hook.settings)
     for payload, code in [
         ({**prepared.payload([ALICE]), "callerId": "Brand"}, 14),
         ({**prepared.payload([]), "recipients": []}, 15),

@@ -88,8 +88,12 @@ def result(batch, rejected=(), cost="0.216"):
     )
 
 
+def prepared(recipients, **summary):
+    return PreparedSend("voiceSend.php/", {"callerId": "1"}, recipients, "voice call", summary)
+
+
 def test_report_aggregates_batches():
-    delivery = BatchDelivery(["1", "2", "3"], 2)
+    delivery = BatchDelivery(prepared(["1", "2", "3"]), 2)
     for batch in delivery.batches:
         delivery.record(result(batch, rejected=["3"] if "3" in batch else []))
     xcom = delivery.report.to_xcom()
@@ -100,15 +104,25 @@ def test_report_aggregates_batches():
     assert [b["recipients"] for b in xcom["batches"]] == [["1", "2"], ["3"]]
 
 
+def test_summary_of_the_send_rides_in_the_xcom_and_the_partial_result():
+    delivery = BatchDelivery(prepared(["1", "2", "3"], segments=2, encoding="UCS-2"), 2)
+    delivery.record(result(["1", "2"]))
+    assert delivery.report.to_xcom()["segments"] == 2
+    with pytest.raises(IncompleteDeliveryError) as raised:
+        delivery.fail(TaqnyatDeliveryUnknownError("timeout"))
+    assert raised.value.partial_result["encoding"] == "UCS-2"
+    assert raised.value.partial_result["accepted"] == ["1", "2"]
+
+
 def test_failure_on_first_batch_is_raised_as_is():
-    delivery = BatchDelivery(["1", "2", "3"], 2)
+    delivery = BatchDelivery(prepared(["1", "2", "3"]), 2)
     error = TaqnyatTransientError("429")
     with pytest.raises(TaqnyatTransientError):
         delivery.fail(error)
 
 
 def test_unknown_outcome_after_delivered_batch():
-    delivery = BatchDelivery(["1", "2", "3", "4", "5"], 2)
+    delivery = BatchDelivery(prepared(["1", "2", "3", "4", "5"]), 2)
     delivery.record(result(["1", "2"]))
     with pytest.raises(IncompleteDeliveryError) as raised:
         delivery.fail(TaqnyatDeliveryUnknownError("timeout"))
@@ -119,7 +133,7 @@ def test_unknown_outcome_after_delivered_batch():
 
 
 def test_api_error_after_delivered_batch_means_rest_not_called():
-    delivery = BatchDelivery(["1", "2", "3", "4", "5"], 2)
+    delivery = BatchDelivery(prepared(["1", "2", "3", "4", "5"]), 2)
     delivery.record(result(["1", "2"]))
     with pytest.raises(IncompleteDeliveryError) as raised:
         delivery.fail(TaqnyatInsufficientBalanceError(3))
