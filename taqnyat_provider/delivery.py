@@ -9,7 +9,7 @@ sync hook, the async hook, the operators and the notifiers:
   made, or the server answered 429 or 503. Anything else after the request may have reached the
   server is "delivery unknown" and is never re-sent.
 * Once a batch was delivered, no later failure may let an Airflow retry call those numbers again:
-  the task fails without retry and says who was called, who may have been and who was not.
+  the task fails without retry and says who was reached, who may have been and who was not.
 
 No I/O and no Airflow here.
 """
@@ -240,12 +240,12 @@ class BatchDelivery:
             raise error
         failed_index = len(report.results)
         failed_batch = report.batches[failed_index]
-        maybe_called = failed_batch if isinstance(error, TaqnyatDeliveryUnknownError) else []
-        not_called = [number for later in report.batches[failed_index:] for number in later]
+        maybe_reached = failed_batch if isinstance(error, TaqnyatDeliveryUnknownError) else []
+        not_reached = [number for later in report.batches[failed_index:] for number in later]
         raise IncompleteDeliveryError(
-            called=report.delivered,
-            maybe_called=maybe_called,
-            not_called=not_called[len(maybe_called) :],
+            reached=report.delivered,
+            maybe_reached=maybe_reached,
+            not_reached=not_reached[len(maybe_reached) :],
             failed_batch=failed_index + 1,
             total_batches=len(report.batches),
             cause=error,

@@ -80,32 +80,32 @@ class IncompleteDeliveryError(TaqnyatError, AirflowFailException):
     """
     A multi-batch send failed after at least one batch was delivered.
 
-    Never retried by Airflow: a retry would call the delivered numbers again. The message lists who
-    was called, who may have been (the batch whose outcome is unknown) and who was not.
+    Never retried by Airflow: a retry would reach the delivered numbers again. The message lists who
+    was reached (called or texted), who may have been (the batch whose outcome is unknown) and who was not.
     """
 
     def __init__(
         self,
         *,
-        called: Sequence[str],
-        maybe_called: Sequence[str],
-        not_called: Sequence[str],
+        reached: Sequence[str],
+        maybe_reached: Sequence[str],
+        not_reached: Sequence[str],
         failed_batch: int,
         total_batches: int,
         cause: BaseException,
         partial_result: dict | None = None,
     ):
-        self.called = list(called)
-        self.maybe_called = list(maybe_called)
-        self.not_called = list(not_called)
+        self.reached = list(reached)
+        self.maybe_reached = list(maybe_reached)
+        self.not_reached = list(not_reached)
         self.cause = cause
         self.partial_result = partial_result or {}
         super().__init__(
             f"Batch {failed_batch} of {total_batches} failed after earlier batches were delivered; "
-            f"the task is not retried so that nobody is called twice. Cause: {cause}. "
-            f"Called ({len(self.called)}): {', '.join(self.called)}. "
-            f"Maybe called ({len(self.maybe_called)}): {', '.join(self.maybe_called) or '-'}. "
-            f"Not called ({len(self.not_called)}): {', '.join(self.not_called) or '-'}."
+            f"the task is not retried so that nobody is reached twice. Cause: {cause}. "
+            f"Reached ({len(self.reached)}): {', '.join(self.reached)}. "
+            f"Maybe reached ({len(self.maybe_reached)}): {', '.join(self.maybe_reached) or '-'}. "
+            f"Not reached ({len(self.not_reached)}): {', '.join(self.not_reached) or '-'}."
         )
 
 

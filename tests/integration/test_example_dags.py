@@ -55,3 +55,17 @@ def test_mapped_team_calls(sandbox):
         [["966500000000", "966500000001"], ["966512345678"], ["966551234567", "966599999999"]]
     )
     assert outcome.xcom("call_team", map_index=1)["accepted"] == ["966512345678"]
+
+
+def test_daily_sms_digest_is_scheduled_for_0730_riyadh(sandbox):
+    outcome = run_example("taqnyat_daily_sms_digest")
+    assert outcome.state == "success"
+    assert [r.endpoint for r in sandbox.received()] == ["balance", "sms"]
+    [request] = sandbox.received("sms")
+    assert request.body["recipients"] == ["966500000000", "966512345678"]
+    assert request.body["body"].startswith("Pipelines ")
+    assert request.body["scheduledDatetime"].endswith("T07:30")
+    xcom = outcome.xcom("send_digest")
+    assert xcom["scheduled_at"] == request.body["scheduledDatetime"]
+    assert xcom["delete_id"] == request.body["deleteId"]
+    assert xcom["encoding"] == "UCS-2"

@@ -209,7 +209,7 @@ class TestAsyncHook:
             asyncio.run(
                 TaqnyatAsyncHook().place_voice_calls(AUDIO, [ALICE, BOB, "966511111111"], batch_size=1)
             )
-        assert (raised.value.called, raised.value.maybe_called, raised.value.not_called) == (
+        assert (raised.value.reached, raised.value.maybe_reached, raised.value.not_reached) == (
             [ALICE],
             [BOB],
             ["966511111111"],

@@ -145,7 +145,7 @@ def test_failure_on_second_batch_never_calls_anyone_twice(sandbox, capfd, fault)
     assert partial["accepted"] == numbers[:100]
     log = capfd.readouterr().out
     assert "Batch 2 of 3 failed" in log
-    assert "Not called (" in log
+    assert "Not reached (" in log
 
 
 def test_partial_rejection_is_reported(sandbox, capfd):

@@ -108,3 +108,13 @@ VOICE_ERRORS = {
                         "MessageEn": "Invalid Bearer Tokens",
 """,
 }
+
+
+# From the SMS issue (Taqnyat's public client code): the SMS API's own shapes.
+SMS_SUCCESS = (
+    '{"statusCode":201,"messageId":5452899970,"cost":0.026,"currency":"SAR","totalCount":1,'
+    '"msgLength":1,"accepted":"[966500000000,]","rejected":"[]"}'
+)
+SMS_UNAUTHORIZED = '{"statusCode":401,"message":"invalid credentials information"}'
+SENDERS = '{"statusCode":200,"senders":[{"senderName":"Taqnyat.sa","status":"active"}]}'
+SMS_DELETED = '{"statusCode":201,"message":"Deleted successfully"}'

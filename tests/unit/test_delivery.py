@@ -127,17 +127,17 @@ def test_unknown_outcome_after_delivered_batch():
     with pytest.raises(IncompleteDeliveryError) as raised:
         delivery.fail(TaqnyatDeliveryUnknownError("timeout"))
     error = raised.value
-    assert (error.called, error.maybe_called, error.not_called) == (["1", "2"], ["3", "4"], ["5"])
+    assert (error.reached, error.maybe_reached, error.not_reached) == (["1", "2"], ["3", "4"], ["5"])
     assert error.partial_result["message_ids"] == ["m1"]
     assert "Batch 2 of 3" in str(error)
 
 
-def test_api_error_after_delivered_batch_means_rest_not_called():
+def test_api_error_after_delivered_batch_means_rest_not_reached():
     delivery = BatchDelivery(prepared(["1", "2", "3", "4", "5"]), 2)
     delivery.record(result(["1", "2"]))
     with pytest.raises(IncompleteDeliveryError) as raised:
         delivery.fail(TaqnyatInsufficientBalanceError(3))
-    assert (raised.value.maybe_called, raised.value.not_called) == ([], ["3", "4", "5"])
+    assert (raised.value.maybe_reached, raised.value.not_reached) == ([], ["3", "4", "5"])
 
 
 def test_prepared_payload():

@@ -45,9 +45,9 @@ def test_retry_safety_is_in_the_type():
     for never_retried in (
         exc.TaqnyatDeliveryUnknownError("x"),
         exc.IncompleteDeliveryError(
-            called=["1"],
-            maybe_called=[],
-            not_called=["2"],
+            reached=["1"],
+            maybe_reached=[],
+            not_reached=["2"],
             failed_batch=2,
             total_batches=2,
             cause=ValueError(),

@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 from taqnyat_provider import error_codes
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.responses import (
+    Sender,
     as_decimal,
     as_int,
     as_number_list,
     decode_body,
+    parse_acknowledgement,
     parse_balance,
     parse_send_response,
+    parse_senders,
     parse_system_status,
 )
 from tests.unit import reference_examples as ref
@@ -247,6 +250,8 @@ def test_parsers_raise_only_provider_errors(status, body):
         lambda: parse_send_response(status, body, ["966500000000"]),
         lambda: parse_system_status(status, body),
         lambda: parse_balance(status, body),
+        lambda: parse_senders(status, body),
+        lambda: parse_acknowledgement(status, body),
     ):
         with contextlib.suppress(PROVIDER_ERRORS):
             parse()
@@ -270,3 +275,76 @@ def test_a_send_is_success_only_with_2xx_and_no_error(status, body):
 
 def test_every_catalog_code_has_a_class():
     assert set(EXPECTED_CLASSES) == set(error_codes.CATALOG)
+
+
+# --------------------------------------------------------------------------------------------------
+# SMS
+
+
+def test_sms_success_from_trailing_comma_strings():
+    result = parse_send_response(201, ref.SMS_SUCCESS, ["966500000000"])
+    assert result.message_id == "5452899970"
+    assert result.accepted == ["966500000000"]
+    assert result.rejected == []
+    assert (result.cost, result.currency) == (Decimal("0.026"), "SAR")
+
+
+def test_sms_partial_rejection_trusts_the_lists_not_the_recipients():
+    body = (
+        '{"statusCode":201,"messageId":"9","cost":"0.052","currency":"SAR","totalCount":3,'
+        '"accepted":"[966500000000,966512345678,]","rejected":"[966551234567,]"}'
+    )
+    result = parse_send_response(201, body, ["966500000000", "966512345678", "966551234567"])
+    assert result.accepted == ["966500000000", "966512345678"]
+    assert result.rejected == ["966551234567"]
+
+
+def test_sms_unauthorized_is_code_104():
+    with pytest.raises(exc.TaqnyatInvalidTokenError) as raised:
+        parse_send_response(401, ref.SMS_UNAUTHORIZED, ["966500000000"])
+    assert "invalid credentials information" in str(raised.value)
+
+
+def test_sms_error_in_the_voice_envelope():
+    with pytest.raises(exc.TaqnyatInsufficientBalanceError):
+        parse_send_response(400, ref.VOICE_ERRORS[3], ["966500000000"])
+
+
+def test_sms_201_without_evidence_is_not_a_success():
+    with pytest.raises(exc.TaqnyatResponseError):
+        parse_send_response(201, '{"totalCount": 1}', ["966500000000"])
+
+
+def test_senders():
+    assert parse_senders(200, ref.SENDERS) == [Sender("Taqnyat.sa", "active")]
+    assert parse_senders(200, ref.SENDERS)[0].active
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"statusCode":200,"senders":[]}',
+        '{"statusCode":200,"senders":null}',
+        '{"statusCode":200}',
+        '{"statusCode":200,"senders":"[]"}',
+    ],
+)
+def test_trial_account_has_no_senders(body):
+    assert parse_senders(200, body) == []
+
+
+def test_senders_loose_forms():
+    body = '{"statusCode":"200","senders":["Brand",{"senderName":"Other","status":"pending"}]}'
+    assert parse_senders(200, body) == [Sender("Brand", None), Sender("Other", "pending")]
+    with pytest.raises(exc.TaqnyatResponseError, match="no list of senders"):
+        parse_senders(200, '{"statusCode":200,"senders":{"a":1}}')
+    with pytest.raises(exc.TaqnyatInvalidTokenError):
+        parse_senders(401, ref.SMS_UNAUTHORIZED)
+
+
+def test_delete_acknowledgement():
+    assert parse_acknowledgement(201, ref.SMS_DELETED).message == "Deleted successfully"
+    with pytest.raises(exc.TaqnyatApiError, match="no scheduled message"):
+        parse_acknowledgement(404, '{"statusCode":404,"message":"no scheduled message with deleteId 5"}')
+    with pytest.raises(exc.TaqnyatResponseError):
+        parse_acknowledgement(200, "{}")
