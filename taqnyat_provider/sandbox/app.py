@@ -118,6 +118,30 @@ def _number_list(value: Any) -> list[str]:
     return []
 
 
+def _accept_and_charge(
+    state: SandboxState, record: RecordedRequest, recipients_field: Any, price_per_recipient: Decimal
+) -> tuple[list[str], list[str], Decimal, int] | web.Response:
+    """
+    Split a send's recipients into accepted and rejected and charge for the accepted ones.
+
+    Returns ``(accepted, rejected, cost, message_id)``, or the error answer (code 15, 2 or 3).
+    """
+    recipients = _number_list(recipients_field)
+    well_formed = [number for number in recipients if _INTERNATIONAL.fullmatch(number)]
+    if not well_formed:
+        return voice_error(error_codes.INVALID_RECIPIENTS)
+    accepted = [number for number in well_formed if number not in state.unreachable]
+    rejected = [number for number in recipients if number not in accepted]
+    cost = price_per_recipient * len(accepted)
+    shortfall = state.charge(cost)
+    if shortfall:
+        return voice_error(
+            error_codes.BALANCE_EMPTY if shortfall == "empty" else error_codes.BALANCE_NOT_ENOUGH
+        )
+    record.processed = True
+    return accepted, rejected, cost, state.next_message_id()
+
+
 # --------------------------------------------------------------------------------------------------
 # Endpoints
 
@@ -157,10 +181,6 @@ async def voice_send(request: web.Request, record: RecordedRequest) -> web.Respo
     caller_id = str(body.get("callerId", "")).strip()
     if not _INTERNATIONAL.fullmatch(caller_id):
         return voice_error(error_codes.INVALID_CALLER_ID)
-    recipients = _number_list(body.get("recipients"))
-    well_formed = [number for number in recipients if _INTERNATIONAL.fullmatch(number)]
-    if not well_formed:
-        return voice_error(error_codes.INVALID_RECIPIENTS)
     audio_url = str(body.get("audioUrl", "")).strip()
     parts = urlsplit(audio_url)
     if (
@@ -169,16 +189,10 @@ async def voice_send(request: web.Request, record: RecordedRequest) -> web.Respo
         or not parts.path.lower().endswith(_AUDIO_EXTENSIONS)
     ):
         return voice_error(error_codes.AUDIO_FILE_ERROR)
-    accepted = [number for number in well_formed if number not in state.unreachable]
-    rejected = [number for number in recipients if number not in accepted]
-    price = VOICE_PRICE_PER_CALL * len(accepted)
-    shortfall = state.charge(price)
-    if shortfall == "empty":
-        return voice_error(error_codes.BALANCE_EMPTY)
-    if shortfall == "short":
-        return voice_error(error_codes.BALANCE_NOT_ENOUGH)
-    message_id = state.next_message_id()
-    record.processed = True
+    billed = _accept_and_charge(state, record, body.get("recipients"), VOICE_PRICE_PER_CALL)
+    if isinstance(billed, web.Response):
+        return billed
+    accepted, rejected, price, message_id = billed
     state.calls.append(
         {"message_id": message_id, "caller_id": caller_id, "audio_url": audio_url, "accepted": accepted}
     )
@@ -222,21 +236,12 @@ async def sms_send(request: web.Request, record: RecordedRequest) -> web.Respons
     delete_id = payload.get("deleteId")
     if delete_id is not None and not str(delete_id).isdigit():
         return sms_error(400, "deleteId must be a number")
-    recipients = _number_list(payload.get("recipients"))
-    well_formed = [number for number in recipients if _INTERNATIONAL.fullmatch(number)]
-    if not well_formed:
-        return voice_error(error_codes.INVALID_RECIPIENTS)
-    accepted = [number for number in well_formed if number not in state.unreachable]
-    rejected = [number for number in recipients if number not in accepted]
     parts = measure_sms(text).segments
-    cost = SMS_PRICE_PER_PART * parts * len(accepted)
-    shortfall = state.charge(cost)
-    if shortfall == "empty":
-        return voice_error(error_codes.BALANCE_EMPTY)
-    if shortfall == "short":
-        return voice_error(error_codes.BALANCE_NOT_ENOUGH)
-    message_id = state.next_message_id()
-    record.processed = True
+    billed = _accept_and_charge(state, record, payload.get("recipients"), SMS_PRICE_PER_PART * parts)
+    if isinstance(billed, web.Response):
+        return billed
+    accepted, rejected, cost, message_id = billed
+    recipients = accepted + rejected
     state.messages.append(
         {
             "message_id": message_id,
