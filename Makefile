@@ -11,7 +11,7 @@ CONSTRAINTS_AF2 ?= constraints/airflow-2.txt
 BIN = $(VENV)/bin
 BIN_AF2 = $(VENV_AF2)/bin
 
-.PHONY: venv venv-airflow2 lint typecheck test test-airflow3 test-airflow2 test-fast demo clean
+.PHONY: venv venv-airflow2 lint typecheck test test-airflow3 test-airflow2 test-e2e test-fast demo clean
 
 # $(1): venv folder, $(2): constraints file
 define make_venv
@@ -43,8 +43,13 @@ test-airflow3: venv
 test-airflow2: venv-airflow2
 	$(BIN_AF2)/python -m pytest $(PYTEST_ARGS)
 
-# The README's test command: lint, types, then the whole suite on Airflow 3.x and on Airflow 2.11.
-test: lint typecheck test-airflow3 test-airflow2
+# A real Airflow 3 deployment (scheduler, dag-processor, triggerer, api-server) on PostgreSQL,
+# installed from Debian's packages when missing; about 2 minutes, bounded at 10.
+test-e2e: venv
+	timeout 600 $(BIN)/python tools/e2e.py
+
+# The README's test command: lint, types, the suite on Airflow 3.x and on 2.11, then the deployment.
+test: lint typecheck test-airflow3 test-airflow2 test-e2e
 
 test-fast: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit

@@ -12,27 +12,16 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
+import procs
+
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "taqnyat_recurring_calls"
-
-
-def wait_for_port(port_file: Path, process: subprocess.Popen, seconds: float = 30) -> int:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"sandbox exited early with code {process.returncode}")
-        if port_file.exists() and port_file.read_text().strip():
-            return int(port_file.read_text())
-        time.sleep(0.1)
-    raise SystemExit("sandbox did not start within 30 s")
 
 
 def main() -> int:
@@ -45,18 +34,9 @@ def main() -> int:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "TAQNYAT_SANDBOX_TOKEN": token,
     }
-    port_file = home / "sandbox.port"
     sandbox_log = home / "sandbox.log"
-    with sandbox_log.open("w") as log:
-        sandbox = subprocess.Popen(
-            [sys.executable, "-m", "taqnyat_provider.sandbox", "--port", "0", "--port-file", str(port_file)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        port = wait_for_port(port_file, sandbox)
-        base_url = f"http://127.0.0.1:{port}"
+        sandbox, base_url = procs.start_sandbox(home, env)
         print(f"==> sandbox (pid {sandbox.pid}) listening on {base_url}")
         env["AIRFLOW_CONN_TAQNYAT_DEFAULT"] = json.dumps(
             {
@@ -104,12 +84,7 @@ def main() -> int:
         print("==> demo succeeded")
         return 0
     finally:
-        os.kill(sandbox.pid, signal.SIGTERM)
-        try:
-            sandbox.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(sandbox.pid, signal.SIGKILL)
-            sandbox.wait()
+        procs.stop_all()
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -1,0 +1,459 @@
+"""
+`make test-e2e`: a real Airflow 3 deployment on PostgreSQL, driven against the sandbox.
+
+Starts PostgreSQL (from Debian's packages) on loopback as the metadata database, the sandbox, and
+Airflow's scheduler (LocalExecutor), dag-processor, triggerer and api-server. The recurring-calls
+example DAG runs on a one-minute schedule until two scheduled runs have finished, and the test
+asserts that:
+
+* every run's deferrable sensor went through the triggerer (the sandbox's status answer is
+  degraded for the sensor's first poke, so it must defer; the trigger's poll then succeeds);
+* the sandbox received exactly one voice request per run (one batch each), and every task succeeded;
+* the connection test works through the API server (``POST /api/v2/connections/test``);
+* the token appears in no log of any process, nor in the sandbox's console.
+
+Every process is stopped by its PID; the working folder (database included) is removed.
+Exit status 0 means every check passed.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+DAG_ID = "taqnyat_recurring_calls"
+RUNS_WANTED = 2
+DEADLINE_SECONDS = 8 * 60
+API_USER = "e2e"
+
+
+def log(message: str) -> None:
+    print(f"==> [{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+def postgres_bin() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not found:
+        log("PostgreSQL is not installed: apt-get install postgresql")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    return Path(found[-1]).parent
+
+
+def as_postgres_user(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root; setpriv execs in place, so the PID stays the server's."""
+    if os.geteuid() != 0:
+        return command
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--", *command]
+
+
+def start_postgres(work: Path) -> str:
+    bin_dir = postgres_bin()
+    data, sockets = work / "pgdata", work / "pgsock"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(work, "postgres")
+        shutil.chown(sockets, "postgres")
+    subprocess.run(
+        as_postgres_user(
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", "airflow", "--auth=trust", "-E", "UTF8"]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    port = procs.free_port()
+    server = procs.start(
+        as_postgres_user(
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-k",
+                str(sockets),
+            ]
+        ),
+        work / "postgres.log",
+        dict(os.environ),
+    )
+    procs.wait_until(
+        "PostgreSQL to accept connections",
+        lambda: (
+            subprocess.run(
+                [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            ).returncode
+            == 0
+        ),
+        seconds=60,
+    )
+    subprocess.run(
+        [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "airflow", "airflow"],
+        check=True,
+    )
+    log(f"PostgreSQL {bin_dir.parent.name} (pid {server.pid}) on 127.0.0.1:{port}")
+    return f"postgresql+psycopg2://airflow@127.0.0.1:{port}/airflow"
+
+
+def query(database_url: str, sql: str, *params: object) -> list[tuple]:
+    import psycopg2
+
+    connection = psycopg2.connect(database_url.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP helpers
+
+
+def http(method: str, url: str, payload: object = None, token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=None if payload is None else json.dumps(payload).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        text = error.read() or b"{}"
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, {"text": text[:300].decode(errors="replace")}
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        return 0, {"error": str(error)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The deployment
+
+
+def set_degraded(sandbox_url: str, degraded: bool) -> None:
+    status = {"service": "voice", "description": "Voice service is degraded"} if degraded else {}
+    http("POST", f"{sandbox_url}/_sandbox/status", status)
+
+
+def write_dag(dags: Path) -> None:
+    """The example DAG as users get it, on a one-minute schedule and a 5 s trigger poll."""
+    source = (ROOT / "example_dags" / f"{DAG_ID}.py").read_text()
+    for old, new in (
+        ('schedule="0 8 * * 0-4"', 'schedule="* * * * *"'),
+        ("poke_interval=30", "poke_interval=5"),
+    ):
+        if old not in source:
+            raise SystemExit(f"example DAG changed: {old!r} not found")
+        source = source.replace(old, new)
+    (dags / f"{DAG_ID}.py").write_text(source)
+
+
+def airflow(*args: str) -> list[str]:
+    return [sys.executable, "-m", "airflow", *args]
+
+
+def run_deployment(work: Path) -> list[str]:
+    """Run everything; return the failed checks (empty when all passed)."""
+    failures: list[str] = []
+    token = secrets.token_hex(20)
+    home, dags, logs = work / "airflow", work / "dags", work / "logs"
+    for folder in (home, dags, logs):
+        folder.mkdir()
+    database_url = start_postgres(work)
+
+    env = {**os.environ, "TAQNYAT_SANDBOX_TOKEN": token}
+    sandbox, sandbox_url = procs.start_sandbox(logs, env)
+    log(f"sandbox (pid {sandbox.pid}) on {sandbox_url}")
+
+    api_port = procs.free_port()
+    api_password = secrets.token_hex(8)
+    (home / "passwords.json").write_text(json.dumps({API_USER: api_password}))
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs / "tasks"),
+            "AIRFLOW_CONN_TAQNYAT_DEFAULT": json.dumps(
+                {
+                    "conn_type": "taqnyat",
+                    "host": sandbox_url,
+                    "password": token,
+                    "extra": {"caller_id": "966500000001"},
+                }
+            ),
+        }
+    )
+    write_dag(dags)
+    log("airflow db migrate (PostgreSQL)")
+    migrate = subprocess.run(airflow("db", "migrate"), env=env, capture_output=True, text=True)
+    if migrate.returncode != 0:
+        raise SystemExit(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+
+    # Each run's first poke must see trouble, so that the sensor defers to the triggerer.
+    set_degraded(sandbox_url, True)
+    # The api-server first: task runners report to its execution API from their first second.
+    components = {"api-server": procs.start(airflow("api-server"), logs / "api-server.log", env)}
+    procs.wait_until(
+        "the api-server",
+        lambda: http("GET", f"http://127.0.0.1:{api_port}/api/v2/monitor/health")[0] == 200,
+        seconds=120,
+    )
+    for component in ("dag-processor", "scheduler", "triggerer"):
+        components[component] = procs.start(airflow(component), logs / f"{component}.log", env)
+    for component, process in components.items():
+        log(f"airflow {component} (pid {process.pid})")
+
+    finished: list[str] = []
+    recovered: set[str] = set()
+
+    def runs_done() -> bool:
+        """Steer the sandbox run by run: degraded until the sensor defers, then operational."""
+        sensors = query(
+            database_url,
+            "SELECT ti.run_id, ti.state FROM task_instance ti JOIN dag_run r"
+            " ON r.dag_id = ti.dag_id AND r.run_id = ti.run_id"
+            " WHERE ti.dag_id = %s AND ti.task_id = 'wait_for_taqnyat' AND r.run_type = 'scheduled'",
+            DAG_ID,
+        )
+        for run_id, state in sensors:
+            if state == "deferred" and run_id not in recovered:
+                recovered.add(run_id)
+                set_degraded(sandbox_url, False)
+                log(f"{run_id}: the sensor deferred; the sandbox says operational again")
+            elif state == "success" and run_id in recovered and run_id not in finished:
+                finished.append(run_id)
+                set_degraded(sandbox_url, True)  # before the next run's first poke
+        runs = query(
+            database_url,
+            "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND run_type = 'scheduled' ORDER BY id",
+            DAG_ID,
+        )
+        for run_id, state in runs:
+            if state == "failed":
+                raise SystemExit(f"scheduled run {run_id} failed")
+        done = [run_id for run_id, state in runs if state == "success" and run_id in finished]
+        if len(done) >= RUNS_WANTED:
+            log(f"scheduled runs succeeded: {done}")
+        return len(done) >= RUNS_WANTED
+
+    procs.wait_until(
+        f"{RUNS_WANTED} scheduled runs to succeed", runs_done, seconds=DEADLINE_SECONDS, interval=0.5
+    )
+
+    status, body = http(
+        "POST", f"http://127.0.0.1:{api_port}/auth/token", {"username": API_USER, "password": api_password}
+    )
+    jwt = body.get("access_token")
+    if not jwt:
+        failures.append(f"no API token: HTTP {status} {body}")
+    api = f"http://127.0.0.1:{api_port}/api/v2"
+    http("PATCH", f"{api}/dags/{DAG_ID}", {"is_paused": True}, token=jwt)
+    procs.wait_until(
+        "running runs to end after pausing",
+        lambda: (
+            not query(
+                database_url,
+                "SELECT 1 FROM dag_run WHERE dag_id = %s AND state IN ('running', 'queued')",
+                DAG_ID,
+            )
+        ),
+        seconds=120,
+    )
+
+    # The connection test through the API server: one good, one with a wrong token.
+    for password, expected in ((token, True), ("wrong-token", False)):
+        status, body = http(
+            "POST",
+            f"{api}/connections/test",
+            {
+                "connection_id": "taqnyat_e2e",
+                "conn_type": "taqnyat",
+                "host": sandbox_url,
+                "password": password,
+            },
+            token=jwt,
+        )
+        log(f"POST /api/v2/connections/test -> {status} {body}")
+        if status != 200 or body.get("status") is not expected:
+            failures.append(
+                f"connection test with {'good' if expected else 'bad'} token: HTTP {status} {body}"
+            )
+        if token in json.dumps(body):
+            failures.append("the connection test's answer shows the token")
+
+    _, received = http("GET", f"{sandbox_url}/_sandbox/requests")
+    for component, process in components.items():
+        procs.stop(process)
+        log(f"stopped airflow {component} (pid {process.pid}, exit {process.returncode})")
+
+    failures += check_runs(database_url, received)
+    failures += check_triggerer(logs, finished)
+    failures += check_no_token(token, [logs, home])
+    return failures
+
+
+def check_runs(database_url: str, received: dict) -> list[str]:
+    failures = []
+    runs = query(
+        database_url, "SELECT run_id, state, run_type FROM dag_run WHERE dag_id = %s ORDER BY id", DAG_ID
+    )
+    tasks = query(
+        database_url,
+        "SELECT run_id, task_id, state, try_number FROM task_instance WHERE dag_id = %s ORDER BY run_id, task_id",
+        DAG_ID,
+    )
+    log(f"runs: {runs}")
+    log(f"task instances: {tasks}")
+    voice = [r for r in received["requests"] if r["endpoint"] == "voice"]
+    statuses = [r for r in received["requests"] if r["endpoint"] == "status"]
+    log(
+        f"sandbox: {len(voice)} voice request(s), {len(statuses)} status request(s), {len(received['calls'])} call(s)"
+    )
+    succeeded = [run_id for run_id, state, _ in runs if state == "success"]
+    if len([1 for _, state, kind in runs if state == "success" and kind == "scheduled"]) < RUNS_WANTED:
+        failures.append(f"fewer than {RUNS_WANTED} scheduled runs succeeded: {runs}")
+    if any(state != "success" for _, state, _ in runs):
+        failures.append(f"a run did not succeed: {runs}")
+    if any(state != "success" or try_number != 1 for _, _, state, try_number in tasks):
+        failures.append(f"a task did not succeed on its first try: {tasks}")
+    if len(voice) != len(succeeded) or len(received["calls"]) != len(succeeded):
+        failures.append(f"expected exactly one voice request per run ({len(succeeded)}), got {len(voice)}")
+    if any(r["body"]["recipients"] != ["966500000000", "966512345678"] for r in voice):
+        failures.append("a voice request had unexpected recipients")
+    if any(r["auth"] != "missing" for r in statuses):
+        failures.append("a status request carried the token")
+    if len(statuses) < 2 * len(succeeded):
+        failures.append(
+            f"expected a degraded poke and a trigger poll per run, got {len(statuses)} status requests"
+        )
+    return failures
+
+
+def check_triggerer(logs: Path, finished: list[str]) -> list[str]:
+    """Each run's sensor log says it deferred, and its trigger log says the triggerer fired success."""
+    failures = []
+    for run_id in finished:
+        task_dir = logs / "tasks" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / "task_id=wait_for_taqnyat"
+        task_log = "".join(path.read_text(errors="replace") for path in task_dir.glob("attempt=*.log"))
+        trigger_log = "".join(
+            path.read_text(errors="replace") for path in task_dir.glob("attempt=*.log.trigger.*.log")
+        )
+        fired = [line for line in trigger_log.splitlines() if "Trigger fired event" in line]
+        log(
+            f"{run_id}: sensor deferred: {'Pausing task as DEFERRED' in task_log}; trigger events: {len(fired)}"
+        )
+        for line in fired:
+            print("    " + json.loads(line).get("result", line)[:160])
+        if "Pausing task as DEFERRED" not in task_log:
+            failures.append(f"{run_id}: the sensor never deferred")
+        if not any("'status': 'success'" in line for line in fired):
+            failures.append(f"{run_id}: no successful TaqnyatStatusTrigger event in the triggerer's log")
+    return failures
+
+
+def check_no_token(token: str, folders: list[Path]) -> list[str]:
+    leaks = []
+    files = [path for folder in folders for path in folder.rglob("*") if path.is_file()]
+    for path in files:
+        if path.name == "passwords.json":
+            continue
+        if token in path.read_text(errors="replace"):
+            leaks.append(str(path))
+    log(
+        f"token searched in {len(files)} log and state files: {'LEAKED in ' + str(leaks) if leaks else 'not found'}"
+    )
+    return [f"token leaked into {path}" for path in leaks]
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+def main() -> int:
+    # `timeout` sends SIGTERM: turn it into SystemExit so that every process is still stopped.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="taqnyat-e2e-"))
+    keep = os.environ.get("TAQNYAT_E2E_KEEP") == "1"
+    failures: list[str] = []
+    try:
+        failures = run_deployment(work)
+    except SystemExit as stop:
+        failures = [str(stop)]
+    finally:
+        for process in reversed(procs.STARTED):
+            procs.stop(process, sig=signal.SIGINT if "postgres" in str(process.args) else signal.SIGTERM)
+        procs.STARTED.clear()
+        if failures:
+            for name in ("scheduler", "triggerer", "dag-processor", "api-server", "sandbox"):
+                path = work / "logs" / f"{name}.log"
+                if path.exists():
+                    print(f"---- last lines of {name}.log")
+                    print("\n".join(path.read_text(errors="replace").splitlines()[-25:]))
+        if keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    if failures:
+        log(f"e2e FAILED after {elapsed:.0f} s:")
+        for failure in failures:
+            print(f"    - {failure}")
+        return 1
+    log(f"e2e passed in {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

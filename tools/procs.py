@@ -1,0 +1,79 @@
+"""Processes the demo and the deployment test start: each is stopped by its own PID, always."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+STARTED: list[subprocess.Popen] = []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(command: list[str], log_path: Path, env: dict[str, str], **options) -> subprocess.Popen:
+    """Start ``command`` in its own session, output to ``log_path``; remembered for ``stop_all``."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **options
+        )
+    STARTED.append(process)
+    return process
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 30) -> None:
+    """Ask the process to stop by its PID; after ``grace`` seconds kill its whole session."""
+    if process.poll() is None:
+        os.kill(process.pid, sig)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # Children it forked (task runners, workers) live in its session: none may outlive it.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def stop_all() -> None:
+    while STARTED:
+        stop(STARTED.pop())
+
+
+def wait_until(what: str, check: Callable[[], object], seconds: float, interval: float = 0.5) -> object:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for process in STARTED:
+            if process.poll() is not None:
+                raise SystemExit(
+                    f"{process.args[:4]} (pid {process.pid}) exited early with {process.returncode}"
+                )
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise SystemExit(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def start_sandbox(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """The sandbox CLI on a free loopback port (token from TAQNYAT_SANDBOX_TOKEN); returns its URL."""
+    port_file = home / "sandbox.port"
+    sandbox = start(
+        [sys.executable, "-m", "taqnyat_provider.sandbox", "--port", "0", "--port-file", str(port_file)],
+        home / "sandbox.log",
+        env,
+    )
+    wait_until(
+        "the sandbox to listen", lambda: port_file.exists() and port_file.read_text().strip(), seconds=30
+    )
+    return sandbox, f"http://127.0.0.1:{int(port_file.read_text())}"
