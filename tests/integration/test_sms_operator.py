@@ -132,16 +132,6 @@ def test_min_balance_met_then_send(sandbox, capfd):
     assert "covers min_balance 10.5" in capfd.readouterr().out
 
 
-@pytest.mark.parametrize("code", [2, 3, 15, 101, 104])
-def test_each_api_error_fails_once_without_retry(sandbox, capfd, code):
-    sandbox.state.inject(f"error:{code}", endpoint="sms")
-    outcome = run_dag(sms_dag(recipients=[ALICE]))
-    assert outcome.task("text").state == "failed"
-    assert outcome.task("text").try_number == 1
-    assert len(sandbox.received("sms")) == 1
-    assert f"Taqnyat error {code}" in capfd.readouterr().out
-
-
 def test_partial_rejection_with_fail_on_rejected(sandbox):
     sandbox.state.set_unreachable([BOB])
     outcome = run_dag(sms_dag(recipients=[ALICE, BOB, CAROL], batch_size=2, fail_on_rejected=True))

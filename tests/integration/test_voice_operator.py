@@ -80,44 +80,7 @@ def test_local_numbers_with_default_region(sandbox):
     assert sandbox.received("voice")[0].body["recipients"] == [ALICE, BOB]
 
 
-@pytest.mark.parametrize("code", [2, 3, 14, 15, 17, 101, 102, 104])
-def test_each_api_error_fails_once_without_retry(sandbox, capfd, code):
-    sandbox.state.inject(f"error:{code}", endpoint="voice")
-    outcome = run_dag(voice_dag(recipients=[ALICE]))
-    assert outcome.task("call").state == "failed"
-    assert outcome.task("call").try_number == 1
-    assert len(sandbox.received("voice")) == 1
-    assert sandbox.state.called_numbers() == []
-    assert f"Taqnyat error {code}" in capfd.readouterr().out
-
-
-@pytest.mark.parametrize("kind", ["429", "503"])
-def test_throttling_then_success_calls_once(sandbox, kind):
-    sandbox.state.inject(kind, endpoint="voice", retry_after="1")
-    outcome = run_dag(voice_dag(recipients=[ALICE]))
-    assert outcome.state == "success"
-    assert outcome.task("call").try_number == 1
-    assert [r.status for r in sandbox.received("voice")] == [int(kind), 201]
-    assert sandbox.state.called_numbers() == [ALICE]
-
-
-def test_persistent_throttling_uses_airflow_retries_because_nothing_was_sent(sandbox):
-    sandbox.state.inject("429", endpoint="voice", times=3)
-    outcome = run_dag(voice_dag(recipients=[ALICE]))
-    assert outcome.state == "success"
-    assert outcome.task("call").try_number == 2
-    assert [r.status for r in sandbox.received("voice")] == [429, 429, 429, 201]
-    assert sandbox.state.called_numbers() == [ALICE]
-
-
-@pytest.mark.parametrize("kind", ["500", "502", "drop", "hang", "garbage", "empty"])
-def test_unknown_outcome_fails_without_any_resend(sandbox, capfd, kind):
-    sandbox.state.inject(kind, endpoint="voice", seconds=5)
-    outcome = run_dag(voice_dag(recipients=[ALICE]))
-    assert outcome.task("call").state == "failed"
-    assert outcome.task("call").try_number == 1
-    assert len(sandbox.received("voice")) == 1
-    assert "Delivery unknown" in capfd.readouterr().out
+# Error codes, throttling and unknown outcomes: tests/faults/test_send_faults.py, for both operators.
 
 
 def test_batches_of_100_for_250_numbers(sandbox):
