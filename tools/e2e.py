@@ -10,7 +10,7 @@ asserts that:
   degraded for the sensor's first poke, so it must defer; the trigger's poll then succeeds);
 * the sandbox received exactly one voice request per run (one batch each), and every task succeeded;
 * the connection test works through the API server (``POST /api/v2/connections/test``);
-* the token appears in no log of any process, nor in the sandbox's console.
+* the token appears in no log of any process (all at DEBUG), nor in the sandbox's console.
 
 Every process is stopped by its PID; the working folder (database included) is removed.
 Exit status 0 means every check passed.
@@ -224,6 +224,8 @@ def run_deployment(work: Path) -> list[str]:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs / "tasks"),
+            # DEBUG everywhere, so that the token search below also covers what debugging prints.
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
             "AIRFLOW_CONN_TAQNYAT_DEFAULT": json.dumps(
                 {
                     "conn_type": "taqnyat",

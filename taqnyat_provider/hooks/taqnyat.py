@@ -69,7 +69,8 @@ def _settings_from(conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
     settings = settings_from_connection(
         host=conn.host, schema=conn.schema, port=conn.port, password=conn.password, extra=extra
     )
-    if settings.token:
+    # Airflow masks the password itself; a token trimmed of whitespace is a new string to mask.
+    if settings.token and settings.token != conn.password:
         mask_secret(settings.token)
     return settings
 
