@@ -9,26 +9,27 @@ CONSTRAINTS ?= constraints/airflow-3.txt
 VENV_AF2 ?= .venv-airflow2
 CONSTRAINTS_AF2 ?= constraints/airflow-2.txt
 BIN = $(VENV)/bin
+comma = ,
 BIN_AF2 = $(VENV_AF2)/bin
 
-.PHONY: venv venv-airflow2 lint typecheck test test-airflow3 test-airflow2 test-e2e test-fast demo clean
+.PHONY: venv venv-airflow2 lint typecheck docs test test-airflow3 test-airflow2 test-e2e test-fast demo clean
 
-# $(1): venv folder, $(2): constraints file
+# $(1): venv folder, $(2): constraints file, $(3): extras
 define make_venv
 	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(1)/bin/uv pip install --python $(1)/bin/python --quiet -c $(2) -e ".[dev]"
+	$(1)/bin/uv pip install --python $(1)/bin/python --quiet -c $(2) -e ".[$(3)]"
 	rm -f $(1)/.installed-*
 	touch $(1)/.installed-$(notdir $(2))
 endef
 
 venv: $(VENV)/.installed-$(notdir $(CONSTRAINTS))
 $(VENV)/.installed-$(notdir $(CONSTRAINTS)): pyproject.toml $(CONSTRAINTS)
-	$(call make_venv,$(VENV),$(CONSTRAINTS))
+	$(call make_venv,$(VENV),$(CONSTRAINTS),dev$(comma)docs)
 
 venv-airflow2: $(VENV_AF2)/.installed-$(notdir $(CONSTRAINTS_AF2))
 $(VENV_AF2)/.installed-$(notdir $(CONSTRAINTS_AF2)): pyproject.toml $(CONSTRAINTS_AF2)
-	$(call make_venv,$(VENV_AF2),$(CONSTRAINTS_AF2))
+	$(call make_venv,$(VENV_AF2),$(CONSTRAINTS_AF2),dev)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -36,6 +37,11 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+
+# Sphinx, warnings as errors; the HTML lands in docs/_build/html.
+docs: venv
+	rm -rf docs/_build docs/_generated
+	$(BIN)/python -m sphinx -W --keep-going -b html -q docs docs/_build/html
 
 test-airflow3: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -48,8 +54,8 @@ test-airflow2: venv-airflow2
 test-e2e: venv
 	timeout 600 $(BIN)/python tools/e2e.py
 
-# The README's test command: lint, types, the suite on Airflow 3.x and on 2.11, then the deployment.
-test: lint typecheck test-airflow3 test-airflow2 test-e2e
+# The README's test command: lint, types, docs, the suite on Airflow 3.x and on 2.11, the deployment.
+test: lint typecheck docs test-airflow3 test-airflow2 test-e2e
 
 test-fast: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
@@ -58,4 +64,4 @@ demo: venv
 	$(BIN)/python tools/demo.py
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) .demo .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV_AF2) .demo .mypy_cache .ruff_cache .hypothesis docs/_build docs/_generated
