@@ -12,7 +12,7 @@ BIN = $(VENV)/bin
 comma = ,
 BIN_AF2 = $(VENV_AF2)/bin
 
-.PHONY: venv venv-airflow2 lint typecheck docs test test-airflow3 test-airflow2 test-e2e test-fast demo clean
+.PHONY: venv venv-airflow2 lint typecheck docs bench bench-short test test-airflow3 test-airflow2 test-e2e test-fast demo clean
 
 # $(1): venv folder, $(2): constraints file, $(3): extras
 define make_venv
@@ -33,7 +33,7 @@ $(VENV_AF2)/.installed-$(notdir $(CONSTRAINTS_AF2)): pyproject.toml $(CONSTRAINT
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check taqnyat_provider tests example_dags tools
+	$(BIN)/ruff format --check taqnyat_provider tests example_dags tools benchmarks docs/conf.py
 
 typecheck: venv
 	$(BIN)/mypy
@@ -54,8 +54,15 @@ test-airflow2: venv-airflow2
 test-e2e: venv
 	timeout 600 $(BIN)/python tools/e2e.py
 
+# Side-by-side benchmarks; `bench` rewrites docs/performance.md, `bench-short` (in `test`) keeps them alive.
+bench: venv
+	$(BIN)/python benchmarks/run.py --write
+
+bench-short: venv
+	$(BIN)/python benchmarks/run.py --short
+
 # The README's test command: lint, types, docs, the suite on Airflow 3.x and on 2.11, the deployment.
-test: lint typecheck docs test-airflow3 test-airflow2 test-e2e
+test: lint typecheck docs test-airflow3 test-airflow2 test-e2e bench-short
 
 test-fast: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit

@@ -80,3 +80,25 @@ def fast_retries(monkeypatch):
         "DEFAULT_RETRY_POLICY",
         delivery.RetryPolicy(backoff_seconds=0.01, max_retry_after_seconds=0.05),
     )
+
+
+@pytest.fixture
+def api_unreachable(monkeypatch):
+    """Point ``taqnyat_default`` at a loopback port nobody listens on (connections refused)."""
+    import json
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TAQNYAT_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "taqnyat",
+                "host": f"http://127.0.0.1:{closed_port}",
+                "password": "any-token",
+                "extra": {"timeout": 1, "caller_id": "966500000001", "sender": "Taqnyat.sa"},
+            }
+        ),
+    )

@@ -287,6 +287,14 @@ async def sms_delete(request: web.Request, record: RecordedRequest) -> web.Respo
     return _json({"statusCode": 201, "message": "Deleted successfully"}, 201)
 
 
+async def _not_found(request: web.Request, record: RecordedRequest) -> web.Response:
+    return _json({"statusCode": 404, "message": "Not Found"}, 404)
+
+
+async def _method_not_allowed(request: web.Request, record: RecordedRequest) -> web.Response:
+    return _json({"statusCode": 405, "message": "Method Not Allowed"}, 405)
+
+
 ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("GET", "/system/status"): ("status", system_status),
     ("POST", "/voiceSend.php"): ("voice", voice_send),
@@ -364,11 +372,14 @@ async def _api(
     state = request.app[STATE_KEY]
     path = request.path.rstrip("/") or "/"
     allowed = {method for (method, route_path) in ROUTES if route_path == path}
-    if not allowed:
-        return _json({"statusCode": 404, "message": "Not Found"}, 404)
-    if request.method not in allowed:
-        return _json({"statusCode": 405, "message": "Method Not Allowed"}, 405)
-    endpoint, route = ROUTES[(request.method, path)]
+    # Wrong paths and methods are answered and recorded too, but never play a fault.
+    matched = request.method in allowed
+    if matched:
+        endpoint, route = ROUTES[(request.method, path)]
+    elif allowed:
+        endpoint, route = "unknown", _method_not_allowed
+    else:
+        endpoint, route = "unknown", _not_found
     record = RecordedRequest(
         method=request.method,
         path=request.path,
@@ -380,7 +391,7 @@ async def _api(
         client_port=_client_port(request),
     )
     state.record(record)
-    fault = state.take_fault(endpoint)
+    fault = state.take_fault(endpoint) if matched else None
     record.fault = fault.kind if fault else None
     console: TextIO = request.app[CONSOLE_KEY]  # type: ignore[assignment]
     try:

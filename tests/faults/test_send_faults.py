@@ -7,8 +7,6 @@ send), the task's state and try number, and a log line that names the cause.
 
 from __future__ import annotations
 
-import json
-import socket
 from dataclasses import dataclass, field
 
 import pytest
@@ -137,22 +135,8 @@ def test_mid_batch_failure_reports_who_was_reached(sandbox):
 
 @pytest.mark.parametrize("channel", OPERATORS)
 def test_connection_refused_is_retried_by_airflow_because_nothing_was_sent(
-    sandbox, monkeypatch, capfd, channel
+    sandbox, api_unreachable, capfd, channel
 ):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TAQNYAT_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "taqnyat",
-                "host": f"http://127.0.0.1:{closed_port}",
-                "password": "any-token",
-                "extra": {"timeout": 2, "caller_id": "966500000001", "sender": "Taqnyat.sa"},
-            }
-        ),
-    )
     outcome = run_dag(send_dag(channel, recipients=[ALICE]))
     assert outcome.task("send").state == "failed"
     assert outcome.task("send").try_number == 3  # retries=2: every try was safe to make

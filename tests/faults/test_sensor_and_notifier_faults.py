@@ -6,8 +6,6 @@ Fault injection for the status sensor (in the worker and in the triggerer) and b
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 import time
 
 import pytest
@@ -48,23 +46,6 @@ def _setup(airflow_db, sandbox, fast_retries):
     pass
 
 
-def point_at_closed_port(monkeypatch) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TAQNYAT_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "taqnyat",
-                "host": f"http://127.0.0.1:{port}",
-                "password": "any-token",
-                "extra": {"timeout": 1, "caller_id": "966500000001", "sender": "Taqnyat.sa"},
-            }
-        ),
-    )
-
-
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "triggerer"])
 @pytest.mark.parametrize("fault", SENSOR_FAULTS)
 def test_sensor_rides_out_each_fault(sandbox, capfd, deferrable, fault):
@@ -80,8 +61,7 @@ def test_sensor_rides_out_each_fault(sandbox, capfd, deferrable, fault):
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "triggerer"])
-def test_sensor_times_out_when_the_api_cannot_be_reached(monkeypatch, capfd, deferrable):
-    point_at_closed_port(monkeypatch)
+def test_sensor_times_out_when_the_api_cannot_be_reached(api_unreachable, capfd, deferrable):
     outcome = run_dag(SENSOR_DAG.format(timeout=3, deferrable=deferrable))
     assert outcome.task("wait").state == "failed"
     assert outcome.task("wait").try_number == 1
@@ -138,8 +118,7 @@ def test_notifier_fault(sandbox, channel, mode, fault):
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 @pytest.mark.parametrize("channel", NOTIFIERS)
-def test_notifier_connection_refused_sends_nothing(sandbox, monkeypatch, channel, mode):
-    point_at_closed_port(monkeypatch)
+def test_notifier_connection_refused_sends_nothing(sandbox, api_unreachable, channel, mode):
     with pytest.raises(exc.TaqnyatTransientError, match="could not connect"):
         notify(channel, mode)
     assert sandbox.received() == []

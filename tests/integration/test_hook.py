@@ -163,6 +163,12 @@ def test_405_for_wrong_method(hook, sandbox):
     response = hook.request("POST", "system/status/", authenticated=False)
     assert response.status_code == 405
     assert response.json() == {"statusCode": 405, "message": "Method Not Allowed"}
+    response = hook.request("GET", "v1/nothing-here", authenticated=False)
+    assert response.status_code == 404
+    assert [(r.method, r.endpoint, r.status) for r in sandbox.received()] == [
+        ("POST", "unknown", 405),
+        ("GET", "unknown", 404),
+    ]
 
 
 def test_token_never_in_sandbox_console_or_records(monkeypatch, fast_retries):
