@@ -35,7 +35,7 @@ with DAG(
 ) as dag:
 
     @task
-    def build_digest(data_interval_start=None, data_interval_end=None) -> dict[str, str]:
+    def build_digest(data_interval_start=None) -> dict[str, str]:
         # A real DAG would query its metadata or warehouse here.
         loaded, failed = 42, 0
         now = pendulum.now("Asia/Riyadh")
