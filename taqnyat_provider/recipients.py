@@ -112,7 +112,8 @@ def normalize_number(entry: str, default_region: str | None = None) -> str:
             raise ValueError(str(error)) from None
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError("not a valid phone number")
-    return f"{parsed.country_code}{parsed.national_number}"
+    # E.164 keeps the national number's leading zeros (Italy: +39 06...), which national_number drops.
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
 def normalize_recipients(value: Any, default_region: str | None = None) -> list[str]:

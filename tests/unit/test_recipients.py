@@ -25,6 +25,7 @@ from taqnyat_provider.recipients import (
         (966500000000, "966500000000"),
         ("+20 100 123 4567", "201001234567"),
         ("\u200e+966 51 234 5678", "966512345678"),
+        ("+39 06 6982 1234", "390669821234"),  # the leading zero is part of an Italian number
     ],
 )
 def test_normalizes_to_international_digits(raw, expected):
