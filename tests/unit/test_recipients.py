@@ -9,6 +9,7 @@ from taqnyat_provider.recipients import (
     check_audio_url,
     check_batch_size,
     normalize_caller_id,
+    normalize_number,
     normalize_recipients,
     split_recipients,
 )
@@ -163,3 +164,21 @@ def test_batch_size_bounds():
 
 def test_batched():
     assert list(batched(list(range(5)), 2)) == [[0, 1], [2, 3], [4]]
+
+
+def test_every_regions_example_numbers_round_trip():
+    # Whatever a country's numbering rules (leading zeros, lengths), a valid number comes back as it
+    # was given, in international digits: never a different number.
+    import phonenumbers
+
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None or not phonenumbers.is_valid_number(example):
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            assert normalize_number(e164) == e164[1:], (region, e164)
+            assert normalize_number("00" + e164[1:]) == e164[1:]
+            checked += 1
+    assert checked > 300
