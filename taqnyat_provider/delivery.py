@@ -197,7 +197,7 @@ class PreparedSend:
     endpoint: str
     fields: dict[str, Any]
     recipients: list[str]
-    what: str = "message"
+    what: str = "a message"
     summary: dict[str, Any] = field(default_factory=dict)
 
     def payload(self, batch: list[str]) -> dict[str, Any]:

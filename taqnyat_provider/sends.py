@@ -53,7 +53,7 @@ class VoiceCall:
             "audioUrl": check_audio_url(self.audio_url),
         }
         recipients = normalize_recipients(self.recipients, self.default_region)
-        return PreparedSend(VOICE_ENDPOINT, fields, recipients, "voice call")
+        return PreparedSend(VOICE_ENDPOINT, fields, recipients, "a voice call")
 
 
 @dataclass(frozen=True)
@@ -90,4 +90,4 @@ class SmsMessage:
         if "deleteId" in fields:
             summary["delete_id"] = fields["deleteId"]
         recipients = normalize_recipients(self.recipients, self.default_region)
-        return PreparedSend(SMS_ENDPOINT, fields, recipients, "SMS", summary)
+        return PreparedSend(SMS_ENDPOINT, fields, recipients, "an SMS", summary)

@@ -54,6 +54,17 @@ _USER_AGENT = f"airflow-provider-taqnyat/{__version__}"
 _BASE_HEADERS = {"Accept": "application/json", "User-Agent": _USER_AGENT}
 
 
+def _sending_log(log: Any, prepared: PreparedSend, total: int) -> None:
+    scheduled = prepared.summary.get("scheduled_at")
+    log.info(
+        "Sending %s to %d recipient(s) in %d batch(es)%s",
+        prepared.what,
+        len(prepared.recipients),
+        total,
+        f", scheduled for {scheduled} (Asia/Riyadh)" if scheduled else "",
+    )
+
+
 def _batch_log(log: Any, number: int, total: int, result: responses.SendResult) -> None:
     log.info(
         "Batch %d of %d delivered: message id %s, %d accepted, %d rejected",
@@ -344,9 +355,7 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
         """Send a prepared send in batches, in order, over one kept-alive session; never twice to anyone."""
         delivery = BatchDelivery(prepared, check_batch_size(batch_size, MAX_BATCH_SIZE))
         total = len(delivery.batches)
-        self.log.info(
-            "Sending a %s to %d recipient(s) in %d batch(es)", prepared.what, len(prepared.recipients), total
-        )
+        _sending_log(self.log, prepared, total)
         for number, batch in enumerate(delivery.batches, start=1):
             try:
                 result = self._send(prepared.endpoint, prepared.payload(batch), batch)
@@ -518,8 +527,10 @@ class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
         return await self.deliver(message.prepare(await self.get_settings()), batch_size)
 
     async def deliver(self, prepared: PreparedSend, batch_size: int = DEFAULT_BATCH_SIZE) -> DeliveryReport:
+        """The asyncio twin of :meth:`TaqnyatHook.deliver`: one session, in order, never twice to anyone."""
         delivery = BatchDelivery(prepared, check_batch_size(batch_size, MAX_BATCH_SIZE))
         total = len(delivery.batches)
+        _sending_log(self.log, prepared, total)
         async with self.session(method="POST") as http:
             for number, batch in enumerate(delivery.batches, start=1):
                 try:

@@ -60,7 +60,7 @@ def test_arabic_body_counts_ucs2_segments(sandbox):
     assert xcom["cost"] == "0.052"
 
 
-def test_scheduled_send_then_cancel_from_a_later_task(sandbox):
+def test_scheduled_send_then_cancel_from_a_later_task(sandbox, capfd):
     outcome = run_dag(
         """
 import pendulum
@@ -93,6 +93,9 @@ with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) 
     [delete] = sandbox.received("delete")
     assert delete.query == {"deleteId": str(xcom["delete_id"])}
     assert outcome.xcom("cancel") == "Deleted successfully"
+    assert f"Sending an SMS to 1 recipient(s) in 1 batch(es), scheduled for {riyadh} (Asia/Riyadh)" in (
+        capfd.readouterr().out
+    )
     assert sandbox.state.texted_numbers() == []
 
 

@@ -89,7 +89,7 @@ def result(batch, rejected=(), cost="0.216"):
 
 
 def prepared(recipients, **summary):
-    return PreparedSend("voiceSend.php/", {"callerId": "1"}, recipients, "voice call", summary)
+    return PreparedSend("voiceSend.php/", {"callerId": "1"}, recipients, "a voice call", summary)
 
 
 def test_report_aggregates_batches():
