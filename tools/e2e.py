@@ -62,7 +62,18 @@ def postgres_bin() -> Path:
             stdout=subprocess.DEVNULL,
         )
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+        stop_clusters_the_package_started()
     return Path(found[-1]).parent
+
+
+def stop_clusters_the_package_started() -> None:
+    """Debian's package may create and start a "main" cluster; the test runs its own, so stop it."""
+    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False)
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3] == "online":
+            log(f"stopping the cluster the package started: {fields[0]} {fields[1]}")
+            subprocess.run(["pg_ctlcluster", fields[0], fields[1], "stop"], check=False)
 
 
 def as_postgres_user(command: list[str]) -> list[str]:
