@@ -40,7 +40,7 @@ from taqnyat_provider.exceptions import (
 )
 from taqnyat_provider.recipients import check_batch_size
 from taqnyat_provider.sends import SmsMessage, VoiceCall
-from taqnyat_provider.sms import check_delete_id
+from taqnyat_provider.sms import API_TIMEZONE, check_delete_id
 
 if TYPE_CHECKING:
     from airflow.providers.http.hooks.http import AsyncHttpSession
@@ -61,7 +61,7 @@ def _sending_log(log: Any, prepared: PreparedSend, total: int) -> None:
         prepared.what,
         len(prepared.recipients),
         total,
-        f", scheduled for {scheduled} (Asia/Riyadh)" if scheduled else "",
+        f", scheduled for {scheduled} ({API_TIMEZONE.tzname(None)})" if scheduled else "",
     )
 
 
@@ -308,7 +308,6 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
 
         ``caller_id`` falls back to the connection's ``caller_id`` extra.
         """
-        check_batch_size(batch_size, MAX_BATCH_SIZE)
         call = VoiceCall(audio_url, recipients, caller_id, default_region)
         return self.deliver(call.prepare(self.settings), batch_size)
 
@@ -332,7 +331,6 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
             scheduled send has none. The report's ``summary`` says which.
         :raises InvalidInputError: before any request, naming the bad value.
         """
-        check_batch_size(batch_size, MAX_BATCH_SIZE)
         message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, default_region)
         return self.deliver(message.prepare(self.settings), batch_size)
 
@@ -506,7 +504,6 @@ class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
         default_region: str | None = None,
     ) -> DeliveryReport:
         """The asyncio twin of :meth:`TaqnyatHook.place_voice_calls`, with the same checks and rules."""
-        check_batch_size(batch_size, MAX_BATCH_SIZE)
         call = VoiceCall(audio_url, recipients, caller_id, default_region)
         return await self.deliver(call.prepare(await self.get_settings()), batch_size)
 
@@ -522,7 +519,6 @@ class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
         default_region: str | None = None,
     ) -> DeliveryReport:
         """The asyncio twin of :meth:`TaqnyatHook.send_sms`, with the same checks and rules."""
-        check_batch_size(batch_size, MAX_BATCH_SIZE)
         message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, default_region)
         return await self.deliver(message.prepare(await self.get_settings()), batch_size)
 

@@ -166,3 +166,14 @@ def test_async_send_sms_matches_the_sync_one(sandbox, fast_retries):
     TaqnyatHook().send_sms("hi", [ALICE, BOB], batch_size=1)
     bodies = [r.body for r in sandbox.received("sms")]
     assert bodies[:2] == bodies[2:]
+
+
+@pytest.mark.parametrize("batch_size", [0, 1001, "10"])
+def test_bad_batch_size_is_refused_before_any_request(hook, sandbox, batch_size):
+    with pytest.raises(exc.InvalidInputError, match="batch_size must be a whole number from 1 to 1000"):
+        hook.send_sms("hi", [ALICE], batch_size=batch_size)
+    with pytest.raises(exc.InvalidInputError, match="batch_size"):
+        hook.place_voice_calls("https://cdn.example.com/a.mp3", [ALICE], batch_size=batch_size)
+    with pytest.raises(exc.InvalidInputError, match="batch_size"):
+        asyncio.run(TaqnyatAsyncHook().send_sms("hi", [ALICE], batch_size=batch_size))
+    assert sandbox.received() == []
