@@ -24,7 +24,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,13 +171,12 @@ print(json.dumps({{"ours": statistics.median(ours), "raw": statistics.median(the
 def bench_hook(
     env: dict[str, str], sandbox_url: str, calls: int, bulk: int
 ) -> list[tuple[str, float, float, str]]:
-    post(f"{sandbox_url}/_sandbox/reset", {})
-    post(f"{sandbox_url}/_sandbox/balance", {"balance": "1000000"})
+    sandbox_admin("POST", f"{sandbox_url}/_sandbox/reset", {})
+    sandbox_admin("POST", f"{sandbox_url}/_sandbox/balance", {"balance": "1000000"})
     result = in_fresh_process(
         HOOK_CODE.format(base=sandbox_url, token=TOKEN, calls=calls, bulk=bulk, audio=AUDIO), env
     )
-    with urllib.request.urlopen(f"{sandbox_url}/_sandbox/requests", timeout=30) as response:
-        received = json.load(response)["requests"]
+    received = sandbox_admin("GET", f"{sandbox_url}/_sandbox/requests")["requests"]
     bulk_requests = [
         r for r in received if isinstance(r["body"], dict) and len(r["body"].get("recipients", [])) > 1
     ]
@@ -237,13 +235,14 @@ def bench_triggers(
     results, requests = {}, {}
     seconds = polls - 0.5  # polls at 0, 1, ..., polls - 1 s
     for kind in ("taqnyat", "http"):
-        post(f"{sandbox_url}/_sandbox/reset", {})
-        post(
-            f"{sandbox_url}/_sandbox/status", {"service": "voice", "description": "Voice service is degraded"}
+        sandbox_admin("POST", f"{sandbox_url}/_sandbox/reset", {})
+        sandbox_admin(
+            "POST",
+            f"{sandbox_url}/_sandbox/status",
+            {"service": "voice", "description": "Voice service is degraded"},
         )
         results[kind] = in_fresh_process(TRIGGER_CODE.format(kind=kind, count=count, seconds=seconds), env)
-        with urllib.request.urlopen(f"{sandbox_url}/_sandbox/requests", timeout=60) as response:
-            requests[kind] = len(json.load(response)["requests"])
+        requests[kind] = len(sandbox_admin("GET", f"{sandbox_url}/_sandbox/requests")["requests"])
     polls_note = f"{requests['taqnyat']} vs {requests['http']} requests"
     return [
         (
@@ -264,11 +263,11 @@ def bench_triggers(
 # --------------------------------------------------------------------------------------------------
 
 
-def post(url: str, payload: dict) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    urllib.request.urlopen(request, timeout=30).close()
+def sandbox_admin(method: str, url: str, payload: dict | None = None) -> dict:
+    status, body = procs.http(method, url, payload)
+    if status != 200:
+        raise SystemExit(f"sandbox admin call {method} {url} failed: {status} {body}")
+    return body
 
 
 def machine() -> str:

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import procs
@@ -66,8 +65,9 @@ def main() -> int:
         for line in run.stdout.splitlines():
             if any(word in line for word in ("Taqnyat", "Batch", "Delivered", "DagRun Finished", "Placing")):
                 print("    " + line.strip()[:220])
-        with urllib.request.urlopen(f"{base_url}/_sandbox/requests", timeout=10) as response:
-            received = json.load(response)
+        status, received = procs.http("GET", f"{base_url}/_sandbox/requests")
+        if status != 200:
+            raise SystemExit(f"could not read what the sandbox received: {status} {received}")
         print("==> what the sandbox received")
         for request in received["requests"]:
             body = request["body"] if isinstance(request["body"], dict) else {}

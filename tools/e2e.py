@@ -28,8 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import procs
@@ -146,39 +144,12 @@ def query(database_url: str, sql: str, *params: object) -> list[tuple]:
 
 
 # --------------------------------------------------------------------------------------------------
-# HTTP helpers
-
-
-def http(method: str, url: str, payload: object = None, token: str | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        url,
-        method=method,
-        data=None if payload is None else json.dumps(payload).encode(),
-        headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {token}"} if token else {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        text = error.read() or b"{}"
-        try:
-            return error.code, json.loads(text)
-        except ValueError:
-            return error.code, {"text": text[:300].decode(errors="replace")}
-    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-        return 0, {"error": str(error)}
-
-
-# --------------------------------------------------------------------------------------------------
 # The deployment
 
 
 def set_degraded(sandbox_url: str, degraded: bool) -> None:
     status = {"service": "voice", "description": "Voice service is degraded"} if degraded else {}
-    http("POST", f"{sandbox_url}/_sandbox/status", status)
+    procs.http("POST", f"{sandbox_url}/_sandbox/status", status)
 
 
 def write_dag(dags: Path) -> None:
@@ -259,7 +230,7 @@ def run_deployment(work: Path) -> list[str]:
     components = {"api-server": procs.start(airflow("api-server"), logs / "api-server.log", env)}
     procs.wait_until(
         "the api-server",
-        lambda: http("GET", f"http://127.0.0.1:{api_port}/api/v2/monitor/health")[0] == 200,
+        lambda: procs.http("GET", f"http://127.0.0.1:{api_port}/api/v2/monitor/health")[0] == 200,
         seconds=120,
     )
     for component in ("dag-processor", "scheduler", "triggerer"):
@@ -304,14 +275,14 @@ def run_deployment(work: Path) -> list[str]:
         f"{RUNS_WANTED} scheduled runs to succeed", runs_done, seconds=DEADLINE_SECONDS, interval=0.5
     )
 
-    status, body = http(
+    status, body = procs.http(
         "POST", f"http://127.0.0.1:{api_port}/auth/token", {"username": API_USER, "password": api_password}
     )
     jwt = body.get("access_token")
     if not jwt:
         failures.append(f"no API token: HTTP {status} {body}")
     api = f"http://127.0.0.1:{api_port}/api/v2"
-    http("PATCH", f"{api}/dags/{DAG_ID}", {"is_paused": True}, token=jwt)
+    procs.http("PATCH", f"{api}/dags/{DAG_ID}", {"is_paused": True}, token=jwt)
     procs.wait_until(
         "running runs to end after pausing",
         lambda: (
@@ -326,7 +297,7 @@ def run_deployment(work: Path) -> list[str]:
 
     # The connection test through the API server: one good, one with a wrong token.
     for password, expected in ((token, True), ("wrong-token", False)):
-        status, body = http(
+        status, body = procs.http(
             "POST",
             f"{api}/connections/test",
             {
@@ -345,7 +316,7 @@ def run_deployment(work: Path) -> list[str]:
         if token in json.dumps(body):
             failures.append("the connection test's answer shows the token")
 
-    _, received = http("GET", f"{sandbox_url}/_sandbox/requests")
+    _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
     for component, process in components.items():
         procs.stop(process)
         log(f"stopped airflow {component} (pid {process.pid}, exit {process.returncode})")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,3 +80,27 @@ def start_sandbox(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen, st
         "the sandbox to listen", lambda: port_file.exists() and port_file.read_text().strip(), seconds=30
     )
     return sandbox, f"http://127.0.0.1:{int(port_file.read_text())}"
+
+
+def http(method: str, url: str, payload: object = None, token: str | None = None) -> tuple[int, dict]:
+    """A JSON request; returns (status, body), with status 0 when nothing answered."""
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=None if payload is None else json.dumps(payload).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        text = error.read() or b"{}"
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, {"text": text[:300].decode(errors="replace")}
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        return 0, {"error": str(error)}
