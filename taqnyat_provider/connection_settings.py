@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from taqnyat_provider.exceptions import TaqnyatConfigurationError
 
+CONN_TYPE = "taqnyat"
+DEFAULT_CONN_ID = "taqnyat_default"
 DEFAULT_BASE_URL = "https://api.taqnyat.sa"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 _TRUE = {"true", "1", "yes", "on"}
