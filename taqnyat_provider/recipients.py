@@ -1,5 +1,5 @@
 """
-Recipient and argument checks shared by every send: numbers, caller IDs, audio URLs.
+Phone numbers: recipients and caller IDs, normalized to Taqnyat's international digits.
 
 Every check runs before any request, and a bad value is named in the error. No Airflow and no I/O;
 ``phonenumbers`` is imported on first use so that importing an operator stays cheap.
@@ -8,20 +8,14 @@ Every check runs before any request, and a bad value is named in the error. No A
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 from taqnyat_provider.exceptions import InvalidInputError, InvalidRecipientsError
 
 _SEPARATORS = re.compile(r"[\s\-.()/\u00a0\u200e\u200f]+")
 _LIST_SPLIT = re.compile(r"[,;\n\r]+")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 MAX_RECIPIENTS = 100_000
-MAX_URL_LENGTH = 2048
-
-T = TypeVar("T")
 
 
 def _list_literal(text: str) -> list[Any]:
@@ -156,29 +150,3 @@ def normalize_caller_id(value: Any) -> str:
         return normalize_number(str(value))
     except ValueError as error:
         raise InvalidInputError(f"Invalid caller_id {value!r}: {error}") from None
-
-
-def check_audio_url(value: Any) -> str:
-    """An absolute http(s) URL of an audio file, free of whitespace and control characters."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"audio_url must be an absolute http(s) URL, got {value!r:.100}")
-    url = value.strip()
-    if _CONTROL_CHARS.search(url) or " " in url:
-        raise InvalidInputError(f"audio_url contains whitespace or control characters: {url!r:.200}")
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidInputError(f"audio_url is {len(url)} characters long, more than {MAX_URL_LENGTH}")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or not parts.hostname:
-        raise InvalidInputError(f"audio_url must be an absolute http(s) URL, got {url!r:.200}")
-    return url
-
-
-def check_batch_size(value: Any, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise InvalidInputError(f"batch_size must be a whole number from 1 to {maximum}, got {value!r}")
-    return value
-
-
-def batched(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
