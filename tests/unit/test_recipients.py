@@ -5,9 +5,6 @@ import pytest
 from taqnyat_provider.exceptions import InvalidInputError, InvalidRecipientsError
 from taqnyat_provider.recipients import (
     MAX_RECIPIENTS,
-    batched,
-    check_audio_url,
-    check_batch_size,
     normalize_caller_id,
     normalize_number,
     normalize_recipients,
@@ -129,41 +126,6 @@ class TestCallerId:
     def test_invalid_named(self, value):
         with pytest.raises(InvalidInputError, match=f"Invalid caller_id '{value}'"):
             normalize_caller_id(value)
-
-
-class TestAudioUrl:
-    def test_accepts_https(self):
-        assert check_audio_url(" https://cdn.example.com/alert.mp3 ") == "https://cdn.example.com/alert.mp3"
-
-    @pytest.mark.parametrize(
-        "value",
-        [
-            None,
-            "",
-            "alert.mp3",
-            "/audio/alert.mp3",
-            "ftp://example.com/a.mp3",
-            "https://",
-            "https://exa mple.com/a.mp3",
-            "https://example.com/a.mp3\r\nX: y",
-            42,
-            "https://example.com/" + "a" * 3000,
-        ],
-    )
-    def test_rejects(self, value):
-        with pytest.raises(InvalidInputError, match="audio_url"):
-            check_audio_url(value)
-
-
-def test_batch_size_bounds():
-    assert check_batch_size(100, 1000) == 100
-    for bad in (0, -1, 1001, "10", 2.0, True):
-        with pytest.raises(InvalidInputError, match="batch_size"):
-            check_batch_size(bad, 1000)
-
-
-def test_batched():
-    assert list(batched(list(range(5)), 2)) == [[0, 1], [2, 3], [4]]
 
 
 def test_every_regions_example_numbers_round_trip():

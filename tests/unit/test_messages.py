@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from taqnyat_provider.exceptions import InvalidInputError
+from taqnyat_provider.messages import PreparedSend, check_audio_url
+
+
+class TestAudioUrl:
+    def test_accepts_https(self):
+        assert check_audio_url(" https://cdn.example.com/alert.mp3 ") == "https://cdn.example.com/alert.mp3"
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            None,
+            "",
+            "alert.mp3",
+            "/audio/alert.mp3",
+            "ftp://example.com/a.mp3",
+            "https://",
+            "https://exa mple.com/a.mp3",
+            "https://example.com/a.mp3\r\nX: y",
+            42,
+            "https://example.com/" + "a" * 3000,
+        ],
+    )
+    def test_rejects(self, value):
+        with pytest.raises(InvalidInputError, match="audio_url"):
+            check_audio_url(value)
+
+
+def test_the_digest_ignores_made_up_fields_and_sees_everything_else():
+    base = PreparedSend(
+        "v1/messages", {"body": "hi", "deleteId": 1}, ["1", "2"], generated=frozenset({"deleteId"})
+    )
+    same = PreparedSend(
+        "v1/messages", {"body": "hi", "deleteId": 2}, ["1", "2"], generated=frozenset({"deleteId"})
+    )
+    assert base.digest(100) == same.digest(100)
+    assert base.digest(100) != base.digest(1)
+    assert base.digest(100) != PreparedSend(
+        "v1/messages", {"body": "hi!", "deleteId": 1}, ["1", "2"], generated=frozenset({"deleteId"})
+    ).digest(100)
+    assert base.digest(100) != PreparedSend(
+        "v1/messages", {"body": "hi", "deleteId": 1}, ["2", "1"], generated=frozenset({"deleteId"})
+    ).digest(100)
+    assert base.with_generated({"deleteId": 9}).fields["deleteId"] == 9
