@@ -1,25 +1,38 @@
 """
-Errors raised by the Taqnyat provider.
+Errors raised by the Taqnyat provider: plain Python exceptions, importable without Airflow.
 
-Everything here derives from ``TaqnyatError``, an ``AirflowException``. Errors that another try
-cannot cure, or whose retry could call somebody twice, also derive from ``AirflowFailException``
-so the task fails at once instead of spending its Airflow retries.
+Every error says whether another try may cure it (``retryable``). Errors that another try cannot
+cure, or whose retry could call somebody twice, are not retryable; the operators, the sensor and
+the notifiers turn them into Airflow's fail-without-retry at their boundary
+(:mod:`taqnyat_provider.airflow_errors`), so the pure core never imports Airflow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
-
 from taqnyat_provider import error_codes
 
+SAMPLE_SIZE = 5
+"""How many phone numbers an error message or a log line shows; the full lists go to XCom."""
 
-class TaqnyatError(AirflowException):
+
+def sample(numbers: Sequence[str]) -> str:
+    """``n`` numbers as a count and a short sample: logs and messages carry no full lists."""
+    if not numbers:
+        return "-"
+    shown = ", ".join(numbers[:SAMPLE_SIZE])
+    return shown if len(numbers) <= SAMPLE_SIZE else f"{shown}, … ({len(numbers) - SAMPLE_SIZE} more)"
+
+
+class TaqnyatError(Exception):
     """Base class of every error this provider raises."""
 
+    retryable = False
+    """Whether an Airflow retry may cure it without reaching anybody twice."""
 
-class TaqnyatConfigurationError(TaqnyatError, AirflowFailException):
+
+class TaqnyatConfigurationError(TaqnyatError):
     """The connection or the task's arguments are wrong; nothing was sent."""
 
 
@@ -55,12 +68,14 @@ class TaqnyatTransientError(TaqnyatError):
     Safe for an Airflow retry: nothing reached anybody.
     """
 
+    retryable = True
+
     def __init__(self, message: str, *, http_status: int | None = None):
         self.http_status = http_status
         super().__init__(message)
 
 
-class TaqnyatDeliveryUnknownError(TaqnyatError, AirflowFailException):
+class TaqnyatDeliveryUnknownError(TaqnyatError):
     """
     A send may have reached Taqnyat, but its outcome is unknown.
 
@@ -76,12 +91,14 @@ class TaqnyatDeliveryUnknownError(TaqnyatError, AirflowFailException):
         )
 
 
-class IncompleteDeliveryError(TaqnyatError, AirflowFailException):
+class IncompleteDeliveryError(TaqnyatError):
     """
-    A multi-batch send failed after at least one batch was delivered.
+    A multi-batch send failed for good after at least one batch was delivered.
 
-    Never retried by Airflow: a retry would reach the delivered numbers again. The message lists who
-    was reached (called or texted), who may have been (the batch whose outcome is unknown) and who was not.
+    Not retryable: the cause cannot be cured by another try (an API error code) or the outcome of a
+    batch is unknown. The message counts who was reached (called or texted), who may have been (a
+    batch whose outcome is unknown) and who was not, with a short sample of each; the full lists are
+    in ``partial_result`` (the operators push it to XCom as ``partial_delivery``).
     """
 
     def __init__(
@@ -94,22 +111,85 @@ class IncompleteDeliveryError(TaqnyatError, AirflowFailException):
         total_batches: int,
         cause: BaseException,
         partial_result: dict | None = None,
+        headline: str | None = None,
     ):
         self.reached = list(reached)
         self.maybe_reached = list(maybe_reached)
         self.not_reached = list(not_reached)
+        self.failed_batch = failed_batch
+        self.total_batches = total_batches
         self.cause = cause
         self.partial_result = partial_result or {}
-        super().__init__(
+        headline = headline or (
             f"Batch {failed_batch} of {total_batches} failed after earlier batches were delivered; "
-            f"the task is not retried so that nobody is reached twice. Cause: {cause}. "
-            f"Reached ({len(self.reached)}): {', '.join(self.reached)}. "
-            f"Maybe reached ({len(self.maybe_reached)}): {', '.join(self.maybe_reached) or '-'}. "
-            f"Not reached ({len(self.not_reached)}): {', '.join(self.not_reached) or '-'}."
+            "the task is not retried so that nobody is reached twice"
+        )
+        super().__init__(
+            f"{headline}. Cause: {cause}. "
+            f"Reached ({len(self.reached)}): {sample(self.reached)}. "
+            f"Maybe reached ({len(self.maybe_reached)}): {sample(self.maybe_reached)}. "
+            f"Not reached ({len(self.not_reached)}): {sample(self.not_reached)}."
         )
 
 
-class TaqnyatApiError(TaqnyatError, AirflowFailException):
+class DeliveryInterruptedError(IncompleteDeliveryError):
+    """
+    A send stopped at a batch that provably was not processed (429, 503, refused connection).
+
+    Retryable: the send ledger knows which batches were delivered, so the next try resumes at the
+    interrupted batch and nobody is reached twice.
+    """
+
+    retryable = True
+
+    def __init__(self, **kwargs: object):
+        failed, total = kwargs["failed_batch"], kwargs["total_batches"]
+        super().__init__(
+            headline=(
+                f"Batch {failed} of {total} was not processed (a temporary failure); the next try "
+                f"resumes at batch {failed} from the send ledger"
+            ),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+class UnresolvedDeliveryError(TaqnyatDeliveryUnknownError):
+    """
+    An earlier try left batches whose outcome is unknown (killed, timed out, dropped mid-send).
+
+    They are not re-sent automatically. ``maybe_reached`` lists who may have been called or texted;
+    the task's ``on_unknown`` says what to do with them on a later try (``"skip"`` or ``"resend"``).
+    """
+
+    def __init__(self, *, maybe_reached: Sequence[str], batches: Sequence[int], total_batches: int, key: str):
+        self.maybe_reached = list(maybe_reached)
+        self.batches = list(batches)
+        self.ledger_key = key
+        TaqnyatError.__init__(
+            self,
+            f"Delivery unknown: batch(es) {', '.join(map(str, self.batches))} of {total_batches} were in "
+            "flight when an earlier try ended (worker killed, timeout or a dropped answer), so they are not "
+            f"re-sent. Maybe reached ({len(self.maybe_reached)}): {sample(self.maybe_reached)}. Check the "
+            "Taqnyat account's archive, then re-run with on_unknown='skip' (count them as reached) or "
+            f"'resend' (send them again), or delete the Airflow Variable {key!r} to start over.",
+        )
+
+
+class LedgerMismatchError(TaqnyatConfigurationError):
+    """A later try rendered other recipients or another message than the send ledger recorded."""
+
+
+class LedgerUnavailableError(TaqnyatError):
+    """
+    The send ledger could not be read or written, so the batch was not sent.
+
+    Retryable: without a durable record of a send, sending could call people twice after a crash.
+    """
+
+    retryable = True
+
+
+class TaqnyatApiError(TaqnyatError):
     """Taqnyat answered with an error code. Permanent: the task fails without Airflow retries."""
 
     def __init__(
@@ -173,18 +253,18 @@ class TaqnyatMethodNotAllowedError(TaqnyatApiError):
     """HTTP 405: the endpoint does not accept this HTTP method."""
 
 
-class TaqnyatRecipientsRejectedError(TaqnyatError, AirflowFailException):
+class TaqnyatRecipientsRejectedError(TaqnyatError):
     """With ``fail_on_rejected``: the API rejected some numbers; the others were sent to and are not retried."""
 
     def __init__(self, rejected: Sequence[str]):
         self.rejected = list(rejected)
         super().__init__(
-            f"Taqnyat rejected {len(self.rejected)} number(s): {', '.join(self.rejected)}. The accepted "
+            f"Taqnyat rejected {len(self.rejected)} number(s): {sample(self.rejected)}. The accepted "
             "numbers were sent to; the task is not retried so that nobody receives it twice."
         )
 
 
-class TaqnyatBelowMinimumBalanceError(TaqnyatError, AirflowFailException):
+class TaqnyatBelowMinimumBalanceError(TaqnyatError):
     """The account balance is below the task's ``min_balance``; nothing was sent."""
 
 

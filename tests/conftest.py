@@ -73,12 +73,12 @@ def sandbox(sandbox_server, monkeypatch):
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Make the hooks' backoff near-instant, so retry tests measure counts, not sleep."""
-    from taqnyat_provider import delivery
+    from taqnyat_provider import retry
 
     monkeypatch.setattr(
-        delivery,
+        retry,
         "DEFAULT_RETRY_POLICY",
-        delivery.RetryPolicy(backoff_seconds=0.01, max_retry_after_seconds=0.05),
+        retry.RetryPolicy(backoff_seconds=0.01, max_retry_after_seconds=0.05),
     )
 
 

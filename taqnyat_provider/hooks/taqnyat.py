@@ -1,82 +1,58 @@
-"""Hooks for the Taqnyat API: ``TaqnyatHook`` (requests, on HttpHook) and ``TaqnyatAsyncHook`` (aiohttp)."""
+"""
+Hooks for the Taqnyat API: thin transports over the pure core.
+
+``TaqnyatHook`` (``requests``, an ``HttpHook``) and ``TaqnyatAsyncHook`` (``aiohttp``) only know
+how to perform one request, one wait and one blocking call; what to send, when to retry and how a
+batched send is kept in the send ledger are the core's steps (:mod:`taqnyat_provider.steps`), which
+both drive the same way. Each hook owns its HTTP session, as the Slack provider owns its client:
+the http provider's private session plumbing is not used.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
-from collections.abc import Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import requests
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
-from airflow.providers.common.compat.sdk import mask_secret
-from airflow.providers.http.hooks.http import HttpAsyncHook, HttpHook, SessionConfig
-from requests.exceptions import ConnectionError as RequestsConnectionError
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.http.hooks.http import HttpHook
 
-from taqnyat_provider import __version__, delivery, responses
+from taqnyat_provider import __version__, api, responses
 from taqnyat_provider.connection_settings import (
-    DEFAULT_BASE_URL,
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
     ConnectionSettings,
     settings_from_connection,
 )
-from taqnyat_provider.delivery import (
-    DEFAULT_BATCH_SIZE,
-    MAX_BATCH_SIZE,
-    BatchDelivery,
-    DeliveryReport,
+from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, Delivery, DeliveryReport
+from taqnyat_provider.exceptions import TaqnyatConfigurationError
+from taqnyat_provider.ledger import Ledger
+from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
+from taqnyat_provider.retry import RetryPolicy
+from taqnyat_provider.steps import (
+    MAX_BODY_BYTES,
+    Answer,
+    Call,
     Failure,
-    PreparedSend,
-    RetryPolicy,
-    parse_retry_after,
+    Request,
+    Step,
+    Steps,
+    TransportError,
+    Wait,
+    adrive,
+    drive,
 )
-from taqnyat_provider.exceptions import (
-    TaqnyatConfigurationError,
-    TaqnyatDeliveryUnknownError,
-    TaqnyatError,
-    TaqnyatResponseError,
-)
-from taqnyat_provider.recipients import check_batch_size
-from taqnyat_provider.sends import SmsMessage, VoiceCall
-from taqnyat_provider.sms import API_TIMEZONE, check_delete_id
 
-if TYPE_CHECKING:
-    from airflow.providers.http.hooks.http import AsyncHttpSession
-
-STATUS_ENDPOINT = "system/status/"
-BALANCE_ENDPOINT = "account/balance"
-SENDERS_ENDPOINT = "v1/messages/senders"
-DELETE_SMS_ENDPOINT = "v1/messages/delete"
-
-_USER_AGENT = f"airflow-provider-taqnyat/{__version__}"
-_BASE_HEADERS = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+BASE_HEADERS = {"Accept": "application/json", "User-Agent": f"airflow-provider-taqnyat/{__version__}"}
+_CHUNK = 64 * 1024
 
 
-def _sending_log(log: Any, prepared: PreparedSend, total: int) -> None:
-    scheduled = prepared.summary.get("scheduled_at")
-    log.info(
-        "Sending %s to %d recipient(s) in %d batch(es)%s",
-        prepared.what,
-        len(prepared.recipients),
-        total,
-        f", scheduled for {scheduled} ({API_TIMEZONE.tzname(None)})" if scheduled else "",
-    )
-
-
-def _batch_log(log: Any, number: int, total: int, result: responses.SendResult) -> None:
-    log.info(
-        "Batch %d of %d delivered: message id %s, %d accepted, %d rejected",
-        number,
-        total,
-        result.message_id,
-        len(result.accepted),
-        len(result.rejected),
-    )
-
-
-def _settings_from(conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
+def read_settings(conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
     settings = settings_from_connection(
         host=conn.host, schema=conn.schema, port=conn.port, password=conn.password, extra=extra
     )
@@ -86,19 +62,47 @@ def _settings_from(conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
     return settings
 
 
-def _classify_requests_error(error: requests.RequestException) -> Failure:
+def auth_headers(settings: ConnectionSettings, request: Request) -> dict[str, str]:
+    return {"Authorization": f"Bearer {settings.require_token()}"} if request.authenticated else {}
+
+
+def _certificate_error(settings: ConnectionSettings, error: BaseException) -> TaqnyatConfigurationError:
+    return TaqnyatConfigurationError(
+        f"The TLS certificate of {settings.base_url} is not trusted ({type(error).__name__}); nothing was "
+        "sent. Set the connection's CA bundle, or fix the certificate"
+    )
+
+
+def _is_certificate_error(error: BaseException | None, depth: int = 0) -> bool:
+    """Whether a certificate check failed somewhere in the chain: the handshake, before any request."""
+    if error is None or depth > 6:
+        return False
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return True
+    nested = [getattr(error, "reason", None), error.__cause__, error.__context__]
+    nested += [arg for arg in error.args if isinstance(arg, BaseException)]
+    return any(_is_certificate_error(inner, depth + 1) for inner in nested)
+
+
+def _requests_failure(error: requests.RequestException) -> Failure:
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return Failure.NOT_CONNECTED
     if isinstance(error, requests.exceptions.Timeout):
         return Failure.TIMED_OUT
-    if isinstance(error, RequestsConnectionError):
+    if isinstance(error, requests.exceptions.ConnectionError) and not isinstance(
+        error, requests.exceptions.SSLError
+    ):
+        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
         reason = getattr(error.args[0], "reason", None) if error.args else None
         if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
             return Failure.NOT_CONNECTED
+    # Any other TLS or connection error may come after the server read the request.
     return Failure.DROPPED
 
 
-def _classify_aiohttp_error(error: BaseException) -> Failure:
+def _aiohttp_failure(error: BaseException) -> Failure:
+    # ClientConnectorError (SSL handshake included) is raised before a byte of the request is sent.
     if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
         return Failure.NOT_CONNECTED
     if isinstance(error, asyncio.TimeoutError):
@@ -106,99 +110,73 @@ def _classify_aiohttp_error(error: BaseException) -> Failure:
     return Failure.DROPPED
 
 
-class _TaqnyatHookMixin:
-    """What both hooks share: the connection form, and what happens after a request was answered."""
+class _NoAuth(requests.auth.AuthBase):
+    """Keeps requests from replacing the Bearer header with credentials from a ``.netrc``."""
 
-    conn_name_attr = "taqnyat_conn_id"
-    default_conn_name = "taqnyat_default"
-    conn_type = "taqnyat"
-    hook_name = "Taqnyat"
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form on Airflow 2 (Airflow 3 reads ``conn-fields`` from provider info)."""
-        return {
-            "hidden_fields": ["login", "schema", "port"],
-            "relabeling": {"password": "Bearer token", "host": "API base URL (optional)"},
-            "placeholders": {
-                "host": DEFAULT_BASE_URL,
-                "password": "Bearer token from Taqnyat: Developer > Application",
-                "extra": '{"timeout": 30, "caller_id": "966500000000", "sender": "MyBrand"}',
-            },
-        }
-
-    log: Any
-
-    def _delay_after_failure(
-        self,
-        policy: RetryPolicy,
-        attempt: int,
-        *,
-        method: str,
-        endpoint: str,
-        failure: Failure,
-        detail: str,
-        http_status: int | None = None,
-        retry_after_header: str | None = None,
-    ) -> float:
-        """Seconds to wait before the next attempt, or raise (see ``RetryPolicy.after_failure``)."""
-        return policy.after_failure(
-            attempt,
-            is_send=method.upper() != "GET",
-            failure=failure,
-            description=f"{method} /{endpoint}: {failure.value} ({detail})",
-            log=self.log,
-            http_status=http_status,
-            retry_after=parse_retry_after(retry_after_header),
-        )
-
-    @staticmethod
-    def _http_detail(http_status: int, text: str) -> str:
-        return f"HTTP {http_status} {responses.excerpt(text)[:120]!r}"
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
 
 
-class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
+class TaqnyatHook(HttpHook):
     """
     Talk to the Taqnyat API with the Bearer token of a ``taqnyat`` connection.
 
     One ``requests`` session with TCP keep-alive serves every call of the hook, so a batched send
     opens one connection. Reads are retried with backoff; sends only when provably not processed
+    (see :mod:`taqnyat_provider.retry`), and a batched send is kept in a send ledger
     (see :mod:`taqnyat_provider.delivery`).
 
     :param taqnyat_conn_id: The ``taqnyat`` connection: password = Bearer token, host = optional
-        base URL (default ``https://api.taqnyat.sa``), extras ``timeout``, ``caller_id``, ``sender``,
-        ``verify`` and ``proxies``.
+        base URL (default ``https://api.taqnyat.sa``), extras as the connection form shows them.
     :param retry_policy: How many attempts and how long to wait between them.
     """
 
+    conn_name_attr = "taqnyat_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Taqnyat"
+
+    # Airflow 2.11 reads both from the hook class itself, not from a base class.
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        from taqnyat_provider.get_provider_info import ui_field_behaviour
+
+        return ui_field_behaviour()
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from taqnyat_provider.get_provider_info import connection_form_widgets
+
+        return connection_form_widgets()
+
     def __init__(
-        self,
-        taqnyat_conn_id: str = _TaqnyatHookMixin.default_conn_name,
-        retry_policy: RetryPolicy | None = None,
+        self, taqnyat_conn_id: str = DEFAULT_CONN_ID, retry_policy: RetryPolicy | None = None
     ) -> None:
         super().__init__(method="GET", http_conn_id=taqnyat_conn_id)
         self.taqnyat_conn_id = taqnyat_conn_id
-        self._retry_policy = retry_policy
+        self.retry_policy = retry_policy
         self._session: requests.Session | None = None
 
     @cached_property
     def settings(self) -> ConnectionSettings:
         conn = self.get_connection(self.taqnyat_conn_id)
-        return _settings_from(conn, conn.extra_dejson)
+        settings = read_settings(conn, conn.extra_dejson)
+        for warning in settings.warnings:
+            self.log.warning("%s", warning)
+        return settings
 
-    def get_conn(
-        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
-    ) -> requests.Session:
-        """The hook's one session. Extras are settings, never headers, and no token rides on it."""
+    def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: Any = None) -> requests.Session:
+        """The hook's one session; it takes nothing from the environment unless the connection says so."""
         if self._session is None:
             settings = self.settings
-            self.base_url = settings.base_url
-            self._base_url_initialized = True
             session = requests.Session()
+            # Plain http is for loopback only: no proxy from the environment may see its token.
+            session.trust_env = settings.trust_env and settings.base_url.startswith("https://")
+            session.auth = _NoAuth()
             session.verify = settings.verify
             session.proxies.update(settings.proxies)
-            session.headers.update(_BASE_HEADERS)
-            self._session = self._configure_session_from_mount_adapters(session)
+            session.headers.update(BASE_HEADERS)
+            self._session = session
         if headers:
             self._session.headers.update(headers)
         return self._session
@@ -208,160 +186,103 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
             self._session.close()
             self._session = None
 
-    def run_and_check(
-        self,
-        session: requests.Session,
-        prepped_request: requests.PreparedRequest,
-        extra_options: dict[Any, Any],
-    ) -> requests.Response:
-        """Send one prepared request; retry decisions belong to ``request``, not to this transport step."""
-        settings = session.merge_environment_settings(
-            prepped_request.url, proxies=session.proxies, stream=False, verify=session.verify, cert=None
-        )
-        return session.send(
-            prepped_request, timeout=extra_options.get("timeout"), allow_redirects=False, **settings
-        )
-
-    def request(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        authenticated: bool = True,
-    ) -> requests.Response:
-        """
-        Make one API call under the retry rules and return the answered response (not 429/5xx).
-
-        :raises TaqnyatDeliveryUnknownError: a send may have been processed; never re-sent.
-        :raises TaqnyatTransientError: the call failed but provably was not processed.
-        """
+    def _transfer(self, request: Request) -> Answer:
         settings = self.settings
-        headers = {"Authorization": f"Bearer {settings.require_token()}"} if authenticated else {}
-        session = self.get_conn()
-        policy = self._retry_policy or delivery.DEFAULT_RETRY_POLICY
-        for attempt in range(1, policy.max_attempts + 1):
-            prepped = session.prepare_request(
-                requests.Request(
-                    method.upper(), settings.url(endpoint), json=json, params=params, headers=headers
-                )
-            )
-            http_status = retry_after_header = None
-            try:
-                response = self.run_and_check(session, prepped, {"timeout": settings.timeout})
-            except requests.exceptions.SSLError as error:
-                raise TaqnyatConfigurationError(
-                    f"TLS with {settings.base_url} failed: {error}. Check the connection's 'verify' extra"
-                ) from None
-            except requests.RequestException as error:
-                failure = _classify_requests_error(error)
-                detail = f"{type(error).__name__}: {error}"
-            else:
-                if policy.is_answer(response.status_code):
-                    return response
-                failure, http_status = Failure.HTTP_STATUS, response.status_code
-                retry_after_header = response.headers.get("Retry-After")
-                detail = self._http_detail(http_status, response.text)
-            time.sleep(
-                self._delay_after_failure(
-                    policy,
-                    attempt,
-                    method=method,
-                    endpoint=endpoint,
-                    failure=failure,
-                    detail=detail,
-                    http_status=http_status,
-                    retry_after_header=retry_after_header,
-                )
-            )
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            with self.get_conn().request(
+                request.method,
+                settings.url(request.endpoint),
+                params=request.params,
+                json=request.json,
+                headers=auth_headers(settings, request),
+                timeout=settings.timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                body = b""
+                for chunk in response.iter_content(_CHUNK):
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        break
+                return Answer(response.status_code, response.headers, body)
+        except requests.RequestException as error:
+            if _is_certificate_error(error):
+                raise _certificate_error(settings, error) from None
+            raise TransportError(_requests_failure(error), f"{type(error).__name__}: {error}") from None
+
+    def _perform(self, step: Step) -> Any:
+        if isinstance(step, Wait):
+            return time.sleep(step.seconds)
+        if isinstance(step, Call):
+            return step.function()
+        return self._transfer(step)
+
+    def run_steps(self, steps: Steps[Any]) -> Any:
+        """Drive a core generator (an API call or a delivery) over this hook's session."""
+        return drive(steps, self._perform)
+
+    @property
+    def policy(self) -> RetryPolicy:
+        from taqnyat_provider import retry
+
+        return self.retry_policy or retry.DEFAULT_RETRY_POLICY
 
     def get_system_status(self) -> responses.SystemStatus:
         """Read ``GET /system/status/``; it needs no authorization, so no token is sent."""
-        response = self.request("GET", STATUS_ENDPOINT, authenticated=False)
-        return responses.parse_system_status(response.status_code, response.text)
+        return self.run_steps(api.system_status(self.policy, self.log))
 
     def get_balance(self) -> responses.Balance:
         """Read the account balance (``GET /account/balance``): authenticated, read-only and free."""
-        response = self.request("GET", BALANCE_ENDPOINT)
-        return responses.parse_balance(response.status_code, response.text)
+        return self.run_steps(api.balance(self.policy, self.log))
 
-    def send_voice(
-        self, audio_url: str, caller_id: str | None, recipients: Iterable[str]
-    ) -> responses.SendResult:
-        """Place voice calls in one request (``POST /voiceSend.php/``); see ``place_voice_calls`` for batches."""
-        prepared = VoiceCall(audio_url, list(recipients), caller_id).prepare(self.settings)
-        return self._send(prepared.endpoint, prepared.payload(prepared.recipients), prepared.recipients)
+    def get_senders(self) -> list[responses.Sender]:
+        """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
+        return self.run_steps(api.senders(self.policy, self.log))
+
+    def delete_scheduled_sms(self, delete_id: int | str) -> responses.Acknowledgement:
+        """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
+        return self.run_steps(api.delete_scheduled_sms(delete_id, self.policy, self.log))
 
     def place_voice_calls(
-        self,
-        audio_url: str,
-        recipients: Any,
-        caller_id: str | None = None,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        default_region: str | None = None,
+        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
     ) -> DeliveryReport:
         """
         Call every recipient once, ``batch_size`` numbers a request; all checks run before the first.
 
-        ``caller_id`` falls back to the connection's ``caller_id`` extra.
+        ``caller_id`` falls back to the connection's ``caller_id`` extra. ``options``: ``batch_size``,
+        ``default_region``, ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
         """
-        call = VoiceCall(audio_url, recipients, caller_id, default_region)
-        return self.deliver(call.prepare(self.settings), batch_size)
+        region = options.pop("default_region", None)
+        return self.deliver(
+            VoiceCall(audio_url, recipients, caller_id, region).prepare(self.settings), **options
+        )
 
     def send_sms(
-        self,
-        body: str,
-        recipients: Any,
-        sender: str | None = None,
-        scheduled_at: Any = None,
-        delete_id: int | str | None = None,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        default_region: str | None = None,
+        self, body: str, recipients: Any, sender: str | None = None, **options: Any
     ) -> DeliveryReport:
         """
         Send an SMS to every recipient once (``POST /v1/messages``), ``batch_size`` numbers a request.
 
-        :param sender: A registered sender name; defaults to the connection's ``sender`` extra.
-        :param scheduled_at: Send later: a timezone-aware datetime or ISO 8601 text, in the future.
-        :param delete_id: The ``deleteId`` that cancels a scheduled send; one is made up when a
-            scheduled send has none. The report's ``summary`` says which.
-        :raises InvalidInputError: before any request, naming the bad value.
+        ``sender`` defaults to the connection's ``sender`` extra. ``options``: ``scheduled_at`` (a
+        timezone-aware datetime or ISO 8601 text, in the future), ``delete_id`` (made up for a
+        scheduled send without one), and those of :meth:`deliver`.
         """
-        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, default_region)
-        return self.deliver(message.prepare(self.settings), batch_size)
+        message = SmsMessage(body, recipients, sender, *_sms_options(options))
+        return self.deliver(message.prepare(self.settings), **options)
 
-    def get_senders(self) -> list[responses.Sender]:
-        """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
-        response = self.request("GET", SENDERS_ENDPOINT)
-        return responses.parse_senders(response.status_code, response.text)
-
-    def delete_scheduled_sms(self, delete_id: int | str) -> responses.Acknowledgement:
-        """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
-        params = {"deleteId": check_delete_id(delete_id)}
-        response = self.request("DELETE", DELETE_SMS_ENDPOINT, params=params)
-        return responses.parse_acknowledgement(response.status_code, response.text)
-
-    def _send(self, endpoint: str, payload: dict[str, Any], recipients: list[str]) -> responses.SendResult:
-        response = self.request("POST", endpoint, json=payload)
-        return _parse_send(response.status_code, response.text, recipients)
-
-    def deliver(self, prepared: PreparedSend, batch_size: int = DEFAULT_BATCH_SIZE) -> DeliveryReport:
-        """Send a prepared send in batches, in order, over one kept-alive session; never twice to anyone."""
-        delivery = BatchDelivery(prepared, check_batch_size(batch_size, MAX_BATCH_SIZE))
-        total = len(delivery.batches)
-        _sending_log(self.log, prepared, total)
-        for number, batch in enumerate(delivery.batches, start=1):
-            try:
-                result = self._send(prepared.endpoint, prepared.payload(batch), batch)
-            except TaqnyatError as error:
-                delivery.fail(error)
-            delivery.record(result)
-            _batch_log(self.log, number, total, result)
-        return delivery.report
+    def deliver(
+        self,
+        prepared: PreparedSend,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        ledger: Ledger | None = None,
+        on_unknown: str = "fail",
+    ) -> DeliveryReport:
+        """Send a prepared send in batches over one kept-alive session; never twice to anyone."""
+        delivery = Delivery(
+            prepared, batch_size, ledger=ledger, on_unknown=on_unknown, policy=self.policy, log=self.log
+        )
+        return self.run_steps(delivery.steps())
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token with the free, read-only balance call; never sends anything."""
@@ -371,169 +292,151 @@ class TaqnyatHook(_TaqnyatHookMixin, HttpHook):
             return False, f"Taqnyat connection test failed: {error}"
         finally:
             self.close()
-        return True, f"Connected to Taqnyat. Balance: {balance.balance} {balance.currency or ''}".rstrip()
+        return True, f"Connected to Taqnyat. Balance: {balance.balance} {balance.currency or 'SAR'}"
 
 
-def _parse_send(http_status: int, body: str, recipients: list[str]) -> responses.SendResult:
-    """Parse a send's answer; after a POST an unreadable answer means the outcome is unknown."""
-    try:
-        return responses.parse_send_response(http_status, body, recipients)
-    except TaqnyatResponseError as error:
-        raise TaqnyatDeliveryUnknownError(str(error), http_status=http_status) from None
+def _sms_options(options: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Take the SMS-only options out of ``options``, leaving those of ``deliver``."""
+    return (
+        options.pop("scheduled_at", None),
+        options.pop("delete_id", None),
+        options.pop("default_region", None),
+    )
 
 
-class TaqnyatAsyncHook(_TaqnyatHookMixin, HttpAsyncHook):
+class TaqnyatAsyncHook(BaseHook):
     """
-    The asyncio twin of :class:`TaqnyatHook`, for triggers and ``async_notify``.
-
-    Same connection rules and the same retry policy; transport is ``HttpAsyncHook``'s aiohttp session.
+    The asyncio twin of :class:`TaqnyatHook`, for triggers and ``async_notify``: the same calls,
+    rules and steps over one ``aiohttp`` session. Use it as ``async with TaqnyatAsyncHook() as hook``
+    (or call :meth:`close`) to release the session.
     """
+
+    conn_name_attr = "taqnyat_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Taqnyat"
 
     def __init__(
-        self,
-        taqnyat_conn_id: str = _TaqnyatHookMixin.default_conn_name,
-        retry_policy: RetryPolicy | None = None,
+        self, taqnyat_conn_id: str = DEFAULT_CONN_ID, retry_policy: RetryPolicy | None = None
     ) -> None:
-        # Retries are ours (see ``request``); HttpAsyncHook must make each attempt exactly once.
-        super().__init__(method="GET", http_conn_id=taqnyat_conn_id, retry_limit=1)
+        super().__init__()
         self.taqnyat_conn_id = taqnyat_conn_id
-        self._retry_policy = retry_policy
-        self.settings: ConnectionSettings | None = None
+        self.retry_policy = retry_policy
+        self._settings: ConnectionSettings | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    async def config(self) -> SessionConfig:
-        if self._config is None:
-            conn = await get_async_connection(self.taqnyat_conn_id, hook=self)
-            settings = _settings_from(conn, await get_async_extra_dejson(conn))
-            self.settings = settings
-            self.base_url = settings.base_url
-            extra_options: dict[str, Any] = {
-                "timeout": aiohttp.ClientTimeout(total=settings.timeout),
-                "allow_redirects": False,
-                "check_response": False,
-            }
-            if settings.verify is False:
-                extra_options["ssl"] = False
-            elif isinstance(settings.verify, str):
-                import ssl
-
-                extra_options["ssl"] = ssl.create_default_context(cafile=settings.verify)
-            proxy = settings.proxies.get(settings.base_url.split("://")[0]) or settings.proxies.get("all")
-            if proxy:
-                extra_options["proxy"] = proxy
-            self._config = SessionConfig(
-                base_url=settings.base_url,
-                headers=dict(_BASE_HEADERS),
-                auth=None,
-                extra_options=extra_options,
-            )
-        return self._config
-
-    async def request(
-        self,
-        http: AsyncHttpSession,
-        endpoint: str,
-        *,
-        json: dict[str, Any] | None = None,
-        authenticated: bool = True,
-    ) -> tuple[int, str]:
-        """One call on an open session (its method fixed by ``session(method)``), under the retry rules."""
-        config = await self.config()
-        assert self.settings is not None
-        headers = {"Authorization": f"Bearer {self.settings.require_token()}"} if authenticated else {}
-        method = http.method
-        policy = self._retry_policy or delivery.DEFAULT_RETRY_POLICY
-        for attempt in range(1, policy.max_attempts + 1):
-            http_status = retry_after_header = None
-            try:
-                response = await http.run(
-                    endpoint=endpoint,
-                    json=json,
-                    headers=headers,
-                    extra_options=dict(config.extra_options or {}),
-                )
-                async with response:
-                    text = await response.text()
-            except aiohttp.ClientSSLError as error:
-                raise TaqnyatConfigurationError(
-                    f"TLS with {self.settings.base_url} failed: {error}. Check the connection's 'verify' extra"
-                ) from None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                failure = _classify_aiohttp_error(error)
-                detail = f"{type(error).__name__}: {error}"
-            else:
-                if policy.is_answer(response.status):
-                    return response.status, text
-                failure, http_status = Failure.HTTP_STATUS, response.status
-                retry_after_header = response.headers.get("Retry-After")
-                detail = self._http_detail(http_status, text)
-            await asyncio.sleep(
-                self._delay_after_failure(
-                    policy,
-                    attempt,
-                    method=method,
-                    endpoint=endpoint,
-                    failure=failure,
-                    detail=detail,
-                    http_status=http_status,
-                    retry_after_header=retry_after_header,
-                )
-            )
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def get_system_status(self, http: AsyncHttpSession | None = None) -> responses.SystemStatus:
-        """Read ``GET /system/status/`` without the token; pass ``http`` to reuse an open session."""
-        if http is None:
-            async with self.session(method="GET") as own:
-                return await self.get_system_status(own)
-        status, text = await self.request(http, STATUS_ENDPOINT, authenticated=False)
-        return responses.parse_system_status(status, text)
+    policy = TaqnyatHook.policy
 
     async def get_settings(self) -> ConnectionSettings:
-        """The connection's settings, read once (without blocking the event loop)."""
-        await self.config()
-        assert self.settings is not None
-        return self.settings
+        """The connection's settings, read once without blocking the event loop."""
+        if self._settings is None:
+            conn = await get_async_connection(self.taqnyat_conn_id, hook=self)
+            self._settings = read_settings(conn, await get_async_extra_dejson(conn))
+            for warning in self._settings.warnings:
+                self.log.warning("%s", warning)
+        return self._settings
+
+    async def get_conn(self) -> aiohttp.ClientSession:
+        """The hook's one session (created on first use, inside the running event loop)."""
+        if self._session is None or self._session.closed:
+            settings = await self.get_settings()
+            self._session = aiohttp.ClientSession(
+                headers=BASE_HEADERS,
+                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                trust_env=settings.trust_env and settings.base_url.startswith("https://"),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> TaqnyatAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _transfer(self, request: Request) -> Answer:
+        settings = await self.get_settings()
+        session = await self.get_conn()
+        verify = settings.verify
+        tls: Any = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        scheme = settings.base_url.split("://", 1)[0]
+        try:
+            async with session.request(
+                request.method,
+                settings.url(request.endpoint),
+                params=request.params,
+                json=request.json,
+                headers=auth_headers(settings, request),
+                allow_redirects=False,
+                ssl=tls,
+                proxy=settings.proxies.get(scheme) or settings.proxies.get("all"),
+            ) as response:
+                body = b""
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        break
+                return Answer(response.status, response.headers, body)
+        except aiohttp.ClientConnectorCertificateError as error:
+            raise _certificate_error(settings, error) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise TransportError(_aiohttp_failure(error), f"{type(error).__name__}: {error}") from None
+
+    async def _perform(self, step: Step) -> Any:
+        if isinstance(step, Wait):
+            return await asyncio.sleep(step.seconds)
+        if isinstance(step, Call):  # a send-ledger read or write: blocking, so off the event loop
+            return await asyncio.to_thread(step.function)
+        return await self._transfer(step)
+
+    async def run_steps(self, steps: Steps[Any]) -> Any:
+        """Drive a core generator (an API call or a delivery) over this hook's session."""
+        return await adrive(steps, self._perform)
+
+    async def get_system_status(self) -> responses.SystemStatus:
+        return await self.run_steps(api.system_status(self.policy, self.log))
+
+    async def get_balance(self) -> responses.Balance:
+        return await self.run_steps(api.balance(self.policy, self.log))
+
+    async def get_senders(self) -> list[responses.Sender]:
+        return await self.run_steps(api.senders(self.policy, self.log))
+
+    async def delete_scheduled_sms(self, delete_id: int | str) -> responses.Acknowledgement:
+        return await self.run_steps(api.delete_scheduled_sms(delete_id, self.policy, self.log))
 
     async def place_voice_calls(
-        self,
-        audio_url: str,
-        recipients: Any,
-        caller_id: str | None = None,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        default_region: str | None = None,
+        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
     ) -> DeliveryReport:
-        """The asyncio twin of :meth:`TaqnyatHook.place_voice_calls`, with the same checks and rules."""
-        call = VoiceCall(audio_url, recipients, caller_id, default_region)
-        return await self.deliver(call.prepare(await self.get_settings()), batch_size)
+        """See :meth:`TaqnyatHook.place_voice_calls`."""
+        region = options.pop("default_region", None)
+        call = VoiceCall(audio_url, recipients, caller_id, region)
+        return await self.deliver(call.prepare(await self.get_settings()), **options)
 
     async def send_sms(
-        self,
-        body: str,
-        recipients: Any,
-        sender: str | None = None,
-        scheduled_at: Any = None,
-        delete_id: int | str | None = None,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        default_region: str | None = None,
+        self, body: str, recipients: Any, sender: str | None = None, **options: Any
     ) -> DeliveryReport:
-        """The asyncio twin of :meth:`TaqnyatHook.send_sms`, with the same checks and rules."""
-        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, default_region)
-        return await self.deliver(message.prepare(await self.get_settings()), batch_size)
+        """See :meth:`TaqnyatHook.send_sms`."""
+        message = SmsMessage(body, recipients, sender, *_sms_options(options))
+        return await self.deliver(message.prepare(await self.get_settings()), **options)
 
-    async def deliver(self, prepared: PreparedSend, batch_size: int = DEFAULT_BATCH_SIZE) -> DeliveryReport:
-        """The asyncio twin of :meth:`TaqnyatHook.deliver`: one session, in order, never twice to anyone."""
-        delivery = BatchDelivery(prepared, check_batch_size(batch_size, MAX_BATCH_SIZE))
-        total = len(delivery.batches)
-        _sending_log(self.log, prepared, total)
-        async with self.session(method="POST") as http:
-            for number, batch in enumerate(delivery.batches, start=1):
-                try:
-                    status, text = await self.request(http, prepared.endpoint, json=prepared.payload(batch))
-                    result = _parse_send(status, text, batch)
-                except TaqnyatError as error:
-                    delivery.fail(error)
-                delivery.record(result)
-                _batch_log(self.log, number, total, result)
-        return delivery.report
+    async def deliver(
+        self,
+        prepared: PreparedSend,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        ledger: Ledger | None = None,
+        on_unknown: str = "fail",
+    ) -> DeliveryReport:
+        """See :meth:`TaqnyatHook.deliver`."""
+        delivery = Delivery(
+            prepared, batch_size, ledger=ledger, on_unknown=on_unknown, policy=self.policy, log=self.log
+        )
+        try:
+            return await self.run_steps(delivery.steps())
+        finally:
+            await self.close()

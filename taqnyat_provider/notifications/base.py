@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.notifier import BaseNotifier
 
+from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE
 from taqnyat_provider.version_compat import notifier_init_kwargs
 
 if TYPE_CHECKING:
     from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
-    from taqnyat_provider.sends import SmsMessage, VoiceCall
+    from taqnyat_provider.ledger import Ledger
+    from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
 
 
 class TaqnyatNotifier(BaseNotifier):
@@ -20,7 +22,9 @@ class TaqnyatNotifier(BaseNotifier):
     Base of the voice and SMS notifiers; subclasses only say what they send (``message``).
 
     Follows the operators' checks and delivery rules: nobody is reached twice, and a send whose
-    outcome is unknown is never re-sent.
+    outcome is unknown is never re-sent. In a task's callback the send is kept in a send ledger for
+    that try, so a callback that runs twice for the same try does not call anyone twice; where no
+    ledger can be reached (a DAG-level or deadline callback), the notifier sends without one.
 
     :param recipients: Numbers as a list, or one string separated by commas or new lines; templated.
     :param taqnyat_conn_id: The ``taqnyat`` connection; templated.
@@ -32,7 +36,7 @@ class TaqnyatNotifier(BaseNotifier):
         self,
         *,
         recipients: Any,
-        taqnyat_conn_id: str = "taqnyat_default",
+        taqnyat_conn_id: str = DEFAULT_CONN_ID,
         default_region: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         **kwargs: Any,
@@ -59,13 +63,38 @@ class TaqnyatNotifier(BaseNotifier):
 
         return TaqnyatAsyncHook(taqnyat_conn_id=self.taqnyat_conn_id)
 
+    def _ledger(self, context: Any, prepared: PreparedSend) -> Ledger | None:
+        """This callback's ledger entry for this try, or None outside a task instance's callback."""
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if ti is None or not all(hasattr(ti, name) for name in ("dag_id", "run_id", "task_id", "try_number")):
+            return None
+        from taqnyat_provider.ledger_variables import task_ledger
+
+        scope = f"notify:{prepared.digest(self.batch_size)[:16]}:try{ti.try_number}"
+        return task_ledger(context, scope=scope)
+
+    def _reachable(self, ledger: Ledger | None) -> Ledger | None:
+        if ledger is None:
+            return None
+        try:
+            ledger.store.load(ledger.key)
+        except Exception as error:
+            self.log.warning("No send ledger here (%s): sending without one", error)
+            return None
+        return ledger
+
     def notify(self, context: Any) -> None:
         try:
-            self.hook.deliver(self.message().prepare(self.hook.settings), self.batch_size)
+            prepared = self.message().prepare(self.hook.settings)
+            ledger = self._reachable(self._ledger(context, prepared))
+            self.hook.deliver(prepared, self.batch_size, ledger=ledger)
         finally:
             self.hook.close()
 
     async def async_notify(self, context: Any) -> None:
         """Send without blocking the event loop (triggerer, deadline alerts)."""
-        settings = await self.async_hook.get_settings()
-        await self.async_hook.deliver(self.message().prepare(settings), self.batch_size)
+        import asyncio
+
+        prepared = self.message().prepare(await self.async_hook.get_settings())
+        ledger = await asyncio.to_thread(self._reachable, self._ledger(context, prepared))
+        await self.async_hook.deliver(prepared, self.batch_size, ledger=ledger)

@@ -7,21 +7,22 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
+from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
+from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, check_batch_size, check_on_unknown
 from taqnyat_provider.exceptions import (
     IncompleteDeliveryError,
     InvalidInputError,
     TaqnyatBelowMinimumBalanceError,
     TaqnyatRecipientsRejectedError,
+    sample,
 )
-from taqnyat_provider.recipients import check_batch_size
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from taqnyat_provider.delivery import DeliveryReport
     from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-    from taqnyat_provider.sends import SmsMessage, VoiceCall
+    from taqnyat_provider.messages import SmsMessage, VoiceCall
 
 PARTIAL_RESULT_XCOM_KEY = "partial_delivery"
 
@@ -43,9 +44,12 @@ class TaqnyatSendOperator(BaseOperator):
     Base of the voice and SMS operators; subclasses only say what they send (``message``).
 
     Every argument is checked before any request. Recipients go in batches of ``batch_size``, in
-    order, over one kept-alive session. Nobody is ever sent to twice: a send whose outcome is
-    unknown, or a failure after a delivered batch, fails the task without Airflow retries (what
-    was delivered is pushed to XCom under ``partial_delivery``).
+    order, over one kept-alive session, and each batch's fate is kept in a send ledger (an Airflow
+    Variable) that outlives the try and the worker. A later try — an Airflow retry after a 429 in
+    batch 57, a worker killed mid-send, an ``execution_timeout`` — skips what was delivered, sends
+    what never went out, and never re-sends a batch whose outcome is unknown unless ``on_unknown``
+    says so. The XCom is the whole send's result, whichever tries delivered it. When a try stops
+    after delivering some batches, what it knows is pushed to XCom under ``partial_delivery``.
 
     :param recipients: Numbers as a list, or one string separated by commas or new lines; templated.
     :param taqnyat_conn_id: The ``taqnyat`` connection.
@@ -53,6 +57,10 @@ class TaqnyatSendOperator(BaseOperator):
     :param fail_on_rejected: Fail the task, after every batch was sent, when the API rejected any number.
     :param default_region: Region for local numbers with a leading 0, e.g. ``"SA"``.
     :param min_balance: When set, check the balance first and fail, sending nothing, if it is lower.
+    :param on_unknown: A batch whose outcome is unknown (the answer was lost, the worker died while
+        it was in flight): ``"fail"`` (default) fails the task without retry and names who may have
+        been reached; ``"skip"`` counts them as maybe reached (XCom ``maybe_reached``) and goes on;
+        ``"resend"`` sends them again on the next try — they may be called or texted twice.
     """
 
     ui_color = "#e8f4ea"
@@ -61,17 +69,19 @@ class TaqnyatSendOperator(BaseOperator):
         self,
         *,
         recipients: Any,
-        taqnyat_conn_id: str = "taqnyat_default",
+        taqnyat_conn_id: str = DEFAULT_CONN_ID,
         batch_size: int = DEFAULT_BATCH_SIZE,
         fail_on_rejected: bool = False,
         default_region: str | None = None,
         min_balance: Decimal | float | str | None = None,
+        on_unknown: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.recipients = recipients
         self.taqnyat_conn_id = taqnyat_conn_id
-        self.batch_size = check_batch_size(batch_size, MAX_BATCH_SIZE)
+        self.batch_size = check_batch_size(batch_size)
+        self.on_unknown = check_on_unknown(on_unknown)
         self.fail_on_rejected = fail_on_rejected
         self.default_region = default_region
         self.min_balance = _read_min_balance(min_balance)
@@ -81,21 +91,29 @@ class TaqnyatSendOperator(BaseOperator):
         raise NotImplementedError
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from taqnyat_provider.airflow_errors import airflow_semantics
         from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+        from taqnyat_provider.ledger_variables import forget, task_ledger
 
         hook = TaqnyatHook(taqnyat_conn_id=self.taqnyat_conn_id)
-        try:
-            prepared = self.message().prepare(hook.settings)
-            if self.min_balance is not None:
-                self._check_balance(hook)
+        with airflow_semantics():
             try:
-                report = hook.deliver(prepared, self.batch_size)
-            except IncompleteDeliveryError as error:
-                context["ti"].xcom_push(key=PARTIAL_RESULT_XCOM_KEY, value=error.partial_result)
-                raise
-        finally:
-            hook.close()
-        return self._finish(report, context)
+                prepared = self.message().prepare(hook.settings)
+                if self.min_balance is not None:
+                    self._check_balance(hook)
+                ledger = task_ledger(context)
+                try:
+                    report = hook.deliver(
+                        prepared, self.batch_size, ledger=ledger, on_unknown=self.on_unknown
+                    )
+                except IncompleteDeliveryError as error:
+                    context["ti"].xcom_push(key=PARTIAL_RESULT_XCOM_KEY, value=error.partial_result)
+                    raise
+            finally:
+                hook.close()
+            result = self._finish(report, context)
+            forget(ledger, self.log)
+        return result
 
     def _check_balance(self, hook: TaqnyatHook) -> None:
         balance = hook.get_balance()
@@ -112,14 +130,23 @@ class TaqnyatSendOperator(BaseOperator):
     def _finish(self, report: DeliveryReport, context: Context) -> dict[str, Any]:
         result = report.to_xcom()
         self.log.info(
-            "Delivered to %d recipient(s) in %d request(s); message ids %s; cost %s",
+            "Delivered to %d recipient(s) in %d request(s); message ids %s; cost %s %s",
             len(result["accepted"]),
             len(result["message_ids"]),
-            result["message_ids"],
+            sample(result["message_ids"]),
             result["cost"],
+            result["currency"] or "",
         )
+        if result["maybe_reached"]:
+            self.log.warning(
+                "%d recipient(s) may have been reached (outcome unknown, skipped): %s",
+                len(result["maybe_reached"]),
+                sample(result["maybe_reached"]),
+            )
         if result["rejected"]:
-            self.log.warning("Taqnyat rejected %d number(s): %s", len(result["rejected"]), result["rejected"])
+            self.log.warning(
+                "Taqnyat rejected %d number(s): %s", len(result["rejected"]), sample(result["rejected"])
+            )
             if self.fail_on_rejected:
                 context["ti"].xcom_push(key=PARTIAL_RESULT_XCOM_KEY, value=result)
                 raise TaqnyatRecipientsRejectedError(result["rejected"])

@@ -10,7 +10,7 @@ from taqnyat_provider.operators.base import TaqnyatSendOperator
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from taqnyat_provider.sends import SmsMessage
+    from taqnyat_provider.messages import SmsMessage
 
 
 class TaqnyatSmsOperator(TaqnyatSendOperator):
@@ -56,7 +56,7 @@ class TaqnyatSmsOperator(TaqnyatSendOperator):
         self.delete_id = delete_id
 
     def message(self) -> SmsMessage:
-        from taqnyat_provider.sends import SmsMessage
+        from taqnyat_provider.messages import SmsMessage
 
         return SmsMessage(
             self.body, self.recipients, self.sender, self.scheduled_at, self.delete_id, self.default_region

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from taqnyat_provider.operators.base import TaqnyatSendOperator
 
 if TYPE_CHECKING:
-    from taqnyat_provider.sends import VoiceCall
+    from taqnyat_provider.messages import VoiceCall
 
 
 class TaqnyatVoiceOperator(TaqnyatSendOperator):
@@ -38,6 +38,6 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
         self.caller_id = caller_id
 
     def message(self) -> VoiceCall:
-        from taqnyat_provider.sends import VoiceCall
+        from taqnyat_provider.messages import VoiceCall
 
         return VoiceCall(self.audio_url, self.recipients, self.caller_id, self.default_region)

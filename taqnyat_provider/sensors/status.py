@@ -8,12 +8,14 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
+    AirflowException,
     AirflowSensorTimeout,
     BaseSensorOperator,
     PokeReturnValue,
     conf,
 )
 
+from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.exceptions import TaqnyatConfigurationError, TaqnyatError
 
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ class TaqnyatStatusSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        taqnyat_conn_id: str = "taqnyat_default",
+        taqnyat_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -48,15 +50,16 @@ class TaqnyatStatusSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from taqnyat_provider.delivery import RetryPolicy
+        from taqnyat_provider.airflow_errors import to_airflow
         from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+        from taqnyat_provider.retry import RetryPolicy
 
         # Each poke is already a retry: one attempt per poke keeps the cadence at poke_interval.
         hook = TaqnyatHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))
         try:
             status = hook.get_system_status()
-        except TaqnyatConfigurationError:
-            raise
+        except TaqnyatConfigurationError as error:
+            raise to_airflow(error) from error
         except TaqnyatError as error:
             self.log.warning("Taqnyat status unavailable, poking again: %s", error)
             return PokeReturnValue(is_done=False)
@@ -95,7 +98,9 @@ class TaqnyatStatusSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(f"Sensor has timed out after {self.timeout} s: {event.get('message')}")
         if not event or event.get("status") != STATUS_SUCCESS:
             message = (event or {}).get("message", "no event")
-            raise TaqnyatError(f"Waiting for Taqnyat to be operational failed in the triggerer: {message}")
+            raise AirflowException(
+                f"Waiting for Taqnyat to be operational failed in the triggerer: {message}"
+            )
         status = event["system_status"]
         self.log.info("Taqnyat is operational: %s", status.get("description"))
         return status

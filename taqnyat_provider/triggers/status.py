@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.exceptions import TaqnyatConfigurationError, TaqnyatError
 
 STATUS_SUCCESS = "success"
@@ -35,7 +36,7 @@ class TaqnyatStatusTrigger(BaseTrigger):
 
     def __init__(
         self,
-        taqnyat_conn_id: str = "taqnyat_default",
+        taqnyat_conn_id: str = DEFAULT_CONN_ID,
         poll_interval: float = 60.0,
         deadline: float | None = None,
     ) -> None:
@@ -55,16 +56,16 @@ class TaqnyatStatusTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from taqnyat_provider.delivery import RetryPolicy
         from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook
+        from taqnyat_provider.retry import RetryPolicy
 
         # Each poll is already a retry: one attempt per poll keeps the cadence at poll_interval.
         hook = TaqnyatAsyncHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))
         try:
-            async with hook.session(method="GET") as http:
+            async with hook:
                 while True:
                     try:
-                        status = await hook.get_system_status(http)
+                        status = await hook.get_system_status()
                     except TaqnyatConfigurationError:
                         raise
                     except TaqnyatError as error:

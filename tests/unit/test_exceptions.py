@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
+from taqnyat_provider.airflow_errors import airflow_semantics, to_airflow
 from taqnyat_provider import error_codes
 from taqnyat_provider import exceptions as exc
 
@@ -18,7 +19,7 @@ def test_each_code_has_its_class_and_full_message(code):
     text = str(error)
     for part in (f"error {code}", entry.message_en, entry.message_ar, entry.remedy):
         assert part in text
-    assert isinstance(error, AirflowFailException)
+    assert not error.retryable
 
 
 def test_401_without_code_is_invalid_token():
@@ -40,7 +41,7 @@ def test_unknown_code():
     assert str(error) == "Taqnyat error 77 (HTTP 400): New error"
 
 
-def test_retry_safety_is_in_the_type():
+def test_retry_safety_is_in_the_type_and_airflow_acts_on_it():
     # Errors after which a retry could call somebody twice must not be retried by Airflow.
     for never_retried in (
         exc.TaqnyatDeliveryUnknownError("x"),
@@ -52,10 +53,36 @@ def test_retry_safety_is_in_the_type():
             total_batches=2,
             cause=ValueError(),
         ),
+        exc.UnresolvedDeliveryError(maybe_reached=["1"], batches=[1], total_batches=1, key="k"),
         exc.TaqnyatRecipientsRejectedError(["1"]),
         exc.InvalidInputError("x"),
+        exc.LedgerMismatchError("x"),
     ):
-        assert isinstance(never_retried, AirflowFailException)
-    transient = exc.TaqnyatTransientError("429")
-    assert isinstance(transient, AirflowException)
-    assert not isinstance(transient, AirflowFailException)
+        assert not never_retried.retryable
+        assert isinstance(to_airflow(never_retried), AirflowFailException)
+    for retried in (
+        exc.TaqnyatTransientError("429"),
+        exc.LedgerUnavailableError("down"),
+        exc.DeliveryInterruptedError(
+            reached=["1"],
+            maybe_reached=[],
+            not_reached=["2"],
+            failed_batch=2,
+            total_batches=2,
+            cause=ValueError(),
+        ),
+    ):
+        airflow_error = to_airflow(retried)
+        assert isinstance(airflow_error, AirflowException)
+        assert not isinstance(airflow_error, AirflowFailException)
+
+
+def test_the_boundary_keeps_the_original_as_cause_and_its_name_in_the_message():
+    with pytest.raises(AirflowFailException) as raised, airflow_semantics():
+        raise exc.TaqnyatInvalidTokenError(104)
+    assert isinstance(raised.value.__cause__, exc.TaqnyatInvalidTokenError)
+    assert str(raised.value).startswith("TaqnyatInvalidTokenError: Taqnyat error 104")
+
+
+def test_errors_are_plain_exceptions():
+    assert not isinstance(exc.TaqnyatError("x"), AirflowException)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taqnyat_provider.exceptions import InvalidInputError, InvalidRecipientsError
-from taqnyat_provider.sends import SMS_ENDPOINT, VOICE_ENDPOINT, SmsMessage, VoiceCall
+from taqnyat_provider.messages import SMS_ENDPOINT, VOICE_ENDPOINT, SmsMessage, VoiceCall
 from taqnyat_provider.sms import (
     MAX_SEGMENTS,
     check_body,

@@ -1,0 +1,40 @@
+"""The pure core and the sandbox import no Airflow (and the core no HTTP library)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CORE = [
+    "taqnyat_provider.api",
+    "taqnyat_provider.delivery",
+    "taqnyat_provider.error_codes",
+    "taqnyat_provider.exceptions",
+    "taqnyat_provider.ledger",
+    "taqnyat_provider.messages",
+    "taqnyat_provider.recipients",
+    "taqnyat_provider.responses",
+    "taqnyat_provider.retry",
+    "taqnyat_provider.sms",
+    "taqnyat_provider.steps",
+    "taqnyat_provider.connection_settings",
+]
+
+
+def loaded_after_import(module: str) -> set[str]:
+    code = f"import sys, {module}; print('\\n'.join(sorted(sys.modules)))"
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return set(output.split())
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_imports_neither_airflow_nor_an_http_library(module):
+    loaded = loaded_after_import(module)
+    assert not {m for m in loaded if m.split(".")[0] in ("airflow", "requests", "aiohttp", "urllib3")}
+
+
+def test_the_sandbox_imports_no_airflow():
+    loaded = loaded_after_import("taqnyat_provider.sandbox.server")
+    assert not {m for m in loaded if m.split(".")[0] == "airflow"}
