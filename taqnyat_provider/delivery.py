@@ -50,6 +50,7 @@ from taqnyat_provider.ledger import BatchRecord, BatchState, Ledger, LedgerEntry
 from taqnyat_provider.messages import PreparedSend
 from taqnyat_provider.responses import SendResult
 from taqnyat_provider.retry import DEFAULT_RETRY_POLICY, RetryPolicy, exchange
+from taqnyat_provider.sms import API_TIMEZONE
 from taqnyat_provider.steps import Call, Request, Steps
 
 DEFAULT_BATCH_SIZE = 100
@@ -363,7 +364,7 @@ class Delivery:
             prepared.what,
             len(prepared.recipients),
             len(self.batches),
-            f", scheduled for {scheduled} (Saudi time)" if scheduled else "",
+            f", scheduled for {scheduled} ({API_TIMEZONE.tzname(None)})" if scheduled else "",
         )
         done = sorted(n for n, r in entry.batches.items() if r.state is BatchState.DELIVERED)
         if entry.batches:

@@ -12,7 +12,8 @@ from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE
 from taqnyat_provider.version_compat import notifier_init_kwargs
 
 if TYPE_CHECKING:
-    from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
+    from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+    from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
     from taqnyat_provider.ledger import Ledger
     from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
 
@@ -59,7 +60,7 @@ class TaqnyatNotifier(BaseNotifier):
 
     @cached_property
     def async_hook(self) -> TaqnyatAsyncHook:
-        from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook
+        from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
 
         return TaqnyatAsyncHook(taqnyat_conn_id=self.taqnyat_conn_id)
 

@@ -56,7 +56,7 @@ class TaqnyatStatusTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook
+        from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
         from taqnyat_provider.retry import RetryPolicy
 
         # Each poll is already a retry: one attempt per poll keeps the cadence at poll_interval.

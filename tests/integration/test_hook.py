@@ -11,7 +11,7 @@ import pytest
 
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
-from taqnyat_provider.sends import VoiceCall
+from taqnyat_provider.messages import VoiceCall
 from tests.conftest import SANDBOX_TOKEN
 
 AUDIO = "https://cdn.example.com/alert.mp3"
@@ -134,9 +134,9 @@ def test_sandbox_validates_like_the_service(hook, sandbox):
         ({**prepared.payload([]), "recipients": []}, 15),
         ({**prepared.payload([ALICE]), "audioUrl": "https://example.com/page.html"}, 17),
     ]:
-        response = hook.request("POST", "voiceSend.php/", json=payload)
-        assert response.status_code == 400
-        assert response.json()["Error"]["ErrorCode"] == code
+        answer = hook.request("POST", "voiceSend.php/", json=payload)
+        assert answer.status == 400
+        assert json.loads(answer.body)["Error"]["ErrorCode"] == code
 
 
 def test_balance_is_consumed_and_runs_out(hook, sandbox):
@@ -160,11 +160,11 @@ def test_batches_share_one_connection(hook, sandbox):
 
 
 def test_405_for_wrong_method(hook, sandbox):
-    response = hook.request("POST", "system/status/", authenticated=False)
-    assert response.status_code == 405
-    assert response.json() == {"statusCode": 405, "message": "Method Not Allowed"}
-    response = hook.request("GET", "v1/nothing-here", authenticated=False)
-    assert response.status_code == 404
+    answer = hook.request("POST", "system/status/", authenticated=False)
+    assert answer.status == 405
+    assert json.loads(answer.body) == {"statusCode": 405, "message": "Method Not Allowed"}
+    answer = hook.request("GET", "v1/nothing-here", authenticated=False)
+    assert answer.status == 404
     assert [(r.method, r.endpoint, r.status) for r in sandbox.received()] == [
         ("POST", "unknown", 405),
         ("GET", "unknown", 404),

@@ -1,0 +1,195 @@
+"""The asyncio twin of :class:`~taqnyat_provider.hooks.taqnyat.TaqnyatHook`, on ``aiohttp``."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+from airflow.providers.common.compat.sdk import BaseHook
+
+from taqnyat_provider import api, responses
+from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
+from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, Delivery, DeliveryReport
+from taqnyat_provider.hooks.transport import (
+    BASE_HEADERS,
+    CHUNK_BYTES,
+    aiohttp_failure,
+    auth_headers,
+    certificate_error,
+    policy_or_default,
+    read_settings,
+    sms_options,
+)
+from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
+from taqnyat_provider.retry import RetryPolicy, exchange
+from taqnyat_provider.steps import (
+    MAX_BODY_BYTES,
+    Answer,
+    Call,
+    Request,
+    Step,
+    Steps,
+    TransportError,
+    Wait,
+    adrive,
+)
+
+if TYPE_CHECKING:
+    from taqnyat_provider.ledger import Ledger
+
+
+class TaqnyatAsyncHook(BaseHook):
+    """
+    The asyncio twin of :class:`TaqnyatHook`, for triggers and ``async_notify``: the same calls,
+    rules and steps over one ``aiohttp`` session. Use it as ``async with TaqnyatAsyncHook() as hook``
+    (or call :meth:`close`) to release the session.
+    """
+
+    conn_name_attr = "taqnyat_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Taqnyat"
+
+    def __init__(
+        self, taqnyat_conn_id: str = DEFAULT_CONN_ID, retry_policy: RetryPolicy | None = None
+    ) -> None:
+        super().__init__()
+        self.taqnyat_conn_id = taqnyat_conn_id
+        self.retry_policy = retry_policy
+        self._settings: ConnectionSettings | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return policy_or_default(self.retry_policy)
+
+    async def get_settings(self) -> ConnectionSettings:
+        """The connection's settings, read once without blocking the event loop."""
+        if self._settings is None:
+            conn = await get_async_connection(self.taqnyat_conn_id, hook=self)
+            self._settings = read_settings(conn, await get_async_extra_dejson(conn))
+            for warning in getattr(self._settings, "warnings", ()):
+                self.log.warning("%s", warning)
+        return self._settings
+
+    async def get_conn(self) -> aiohttp.ClientSession:
+        """The hook's one session (created on first use, inside the running event loop)."""
+        if self._session is None or self._session.closed:
+            settings = await self.get_settings()
+            self._session = aiohttp.ClientSession(
+                headers=BASE_HEADERS,
+                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                trust_env=getattr(settings, "trust_env", False) and settings.base_url.startswith("https://"),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> TaqnyatAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _transfer(self, request: Request) -> Answer:
+        settings = await self.get_settings()
+        session = await self.get_conn()
+        verify = settings.verify
+        tls: Any = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        scheme = settings.base_url.split("://", 1)[0]
+        try:
+            async with session.request(
+                request.method,
+                settings.url(request.endpoint),
+                params=request.params,
+                json=request.json,
+                headers=auth_headers(settings, request),
+                allow_redirects=False,
+                ssl=tls,
+                proxy=settings.proxies.get(scheme) or settings.proxies.get("all"),
+            ) as response:
+                body = b""
+                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        break
+                return Answer(response.status, response.headers, body)
+        except aiohttp.ClientConnectorCertificateError as error:
+            raise certificate_error(settings, error) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise TransportError(aiohttp_failure(error), f"{type(error).__name__}: {error}") from None
+
+    async def _perform(self, step: Step) -> Any:
+        if isinstance(step, Wait):
+            return await asyncio.sleep(step.seconds)
+        if isinstance(step, Call):  # a send-ledger read or write: blocking, so off the event loop
+            return await asyncio.to_thread(step.function)
+        return await self._transfer(step)
+
+    async def run_steps(self, steps: Steps[Any]) -> Any:
+        """Drive a core generator (an API call or a delivery) over this hook's session."""
+        return await adrive(steps, self._perform)
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        authenticated: bool = True,
+    ) -> Answer:
+        """See :meth:`TaqnyatHook.request`."""
+        return await self.run_steps(
+            exchange(Request(method, endpoint, json, params, authenticated), self.policy, self.log)
+        )
+
+    async def get_system_status(self) -> responses.SystemStatus:
+        return await self.run_steps(api.system_status(self.policy, self.log))
+
+    async def get_balance(self) -> responses.Balance:
+        return await self.run_steps(api.balance(self.policy, self.log))
+
+    async def get_senders(self) -> list[responses.Sender]:
+        return await self.run_steps(api.senders(self.policy, self.log))
+
+    async def delete_scheduled_sms(self, delete_id: int | str) -> responses.Acknowledgement:
+        return await self.run_steps(api.delete_scheduled_sms(delete_id, self.policy, self.log))
+
+    async def place_voice_calls(
+        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
+    ) -> DeliveryReport:
+        """See :meth:`TaqnyatHook.place_voice_calls`."""
+        region = options.pop("default_region", None)
+        call = VoiceCall(audio_url, recipients, caller_id, region)
+        return await self.deliver(call.prepare(await self.get_settings()), **options)
+
+    async def send_sms(
+        self, body: str, recipients: Any, sender: str | None = None, **options: Any
+    ) -> DeliveryReport:
+        """See :meth:`TaqnyatHook.send_sms`."""
+        message = SmsMessage(body, recipients, sender, *sms_options(options))
+        return await self.deliver(message.prepare(await self.get_settings()), **options)
+
+    async def deliver(
+        self,
+        prepared: PreparedSend,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        ledger: Ledger | None = None,
+        on_unknown: str = "fail",
+    ) -> DeliveryReport:
+        """See :meth:`TaqnyatHook.deliver`."""
+        delivery = Delivery(
+            prepared, batch_size, ledger=ledger, on_unknown=on_unknown, policy=self.policy, log=self.log
+        )
+        try:
+            return await self.run_steps(delivery.steps())
+        finally:
+            await self.close()
