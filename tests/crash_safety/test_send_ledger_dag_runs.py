@@ -1,0 +1,155 @@
+"""
+The send ledger in real DAG runs: Airflow's own retries, timeouts and XComs, the sandbox as the API.
+
+What matters is counted where it arrives: every phone number appears in at most one request the
+sandbox received, whatever ended a try.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from tests.dag_runner import run_dag
+
+pytestmark = pytest.mark.integration
+
+NUMBERS = ["966500000001", "966500000002", "966500000003", "966500000004"]
+
+DAG = """
+import datetime
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from taqnyat_provider.operators.{module} import {operator}
+
+with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
+    {operator}(
+        task_id="send",
+        retries=2,
+        retry_delay=datetime.timedelta(0),
+        recipients={recipients!r},
+        batch_size=1,
+        {arguments}
+    )
+"""
+OPERATORS = {
+    "voice": ("voice", "TaqnyatVoiceOperator", 'audio_url="https://cdn.example.com/alert.mp3",', "voice"),
+    "sms": ("sms", "TaqnyatSmsOperator", 'body="Load failed",', "sms"),
+}
+
+
+def dag(channel: str, extra: str = "") -> str:
+    module, operator, own, _ = OPERATORS[channel]
+    return DAG.format(module=module, operator=operator, recipients=NUMBERS, arguments=own + extra)
+
+
+def sent_counts(sandbox, channel: str) -> Counter:
+    """How many requests each number was in, answered or not."""
+    return Counter(n for request in sandbox.received(channel) for n in request.body["recipients"])
+
+
+@pytest.fixture(autouse=True)
+def _setup(airflow_db, sandbox, fast_retries, monkeypatch):
+    # A read timeout longer than the execution_timeout of case (b).
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TAQNYAT_DEFAULT",
+        sandbox.connection_json(timeout=20, caller_id="966500000001", sender="Taqnyat.sa"),
+    )
+
+
+@pytest.mark.parametrize("channel", OPERATORS)
+def test_a_throttled_batch_resumes_on_the_next_try_and_everyone_is_reached_once(sandbox, channel):
+    """(a) 503 with Retry-After on batch 3, more times than the hook tries: try 2 finishes the job."""
+    sandbox.state.inject("503", endpoint=channel, skip=2, times=3, retry_after="0")
+    outcome = run_dag(dag(channel))
+    task = outcome.task("send")
+    assert (outcome.state, task.state, task.try_number) == ("success", "success", 2)
+    counts = sent_counts(sandbox, channel)
+    assert set(counts) == set(NUMBERS)
+    assert [status for status in (r.status for r in sandbox.received(channel))] == [
+        201,
+        201,
+        503,
+        503,
+        503,
+        201,
+        201,
+    ]
+    # One complete result, whichever try delivered each batch.
+    xcom = outcome.xcom("send")
+    assert xcom["accepted"] == NUMBERS
+    assert len(xcom["message_ids"]) == 4
+    assert [b["try"] for b in xcom["batches"]] == [1, 1, 2, 2]
+
+
+@pytest.mark.parametrize("channel", OPERATORS)
+def test_execution_timeout_mid_send_never_sends_a_number_twice(sandbox, capfd, channel):
+    """(b) execution_timeout fires while batch 2 hangs: try 2 sends nothing and names who may have been reached."""
+    sandbox.state.inject("hang", endpoint=channel, skip=1, seconds=8)
+    outcome = run_dag(dag(channel, "execution_timeout=datetime.timedelta(seconds=3),"))
+    task = outcome.task("send")
+    assert (outcome.state, task.state, task.try_number) == ("failed", "failed", 2)
+    counts = sent_counts(sandbox, channel)
+    assert max(counts.values()) == 1, f"somebody was sent to twice: {counts}"
+    assert sorted(counts) == NUMBERS[:2]
+    log = capfd.readouterr().out
+    assert "UnresolvedDeliveryError" in log
+    assert f"Maybe reached (1): {NUMBERS[1]}" in log
+
+
+@pytest.mark.parametrize("channel", OPERATORS)
+def test_execution_timeout_with_on_unknown_skip_finishes_without_resending(sandbox, channel):
+    """(c) The same with on_unknown="skip": try 2 skips the unknown batch and sends the rest."""
+    sandbox.state.inject("hang", endpoint=channel, skip=1, seconds=8)
+    outcome = run_dag(dag(channel, 'execution_timeout=datetime.timedelta(seconds=3), on_unknown="skip",'))
+    task = outcome.task("send")
+    assert (outcome.state, task.try_number) == ("success", 2)
+    counts = sent_counts(sandbox, channel)
+    assert set(counts) == set(NUMBERS) and max(counts.values()) == 1
+    xcom = outcome.xcom("send")
+    assert xcom["maybe_reached"] == [NUMBERS[1]]
+    assert xcom["accepted"] == [NUMBERS[0], NUMBERS[2], NUMBERS[3]]
+
+
+def test_a_bare_503_after_a_delivered_batch_is_unknown_not_retried(sandbox, capfd):
+    """A 503 without Retry-After may be a proxy's reset after forwarding: never re-sent."""
+    sandbox.state.inject("503", endpoint="voice", skip=1, retry_after=None)
+    outcome = run_dag(dag("voice"))
+    task = outcome.task("send")
+    assert (task.state, task.try_number) == ("failed", 1)
+    assert max(sent_counts(sandbox, "voice").values()) == 1
+    assert "IncompleteDeliveryError" in capfd.readouterr().out
+    partial = outcome.xcom("send", key="partial_delivery")
+    assert partial["accepted"] == NUMBERS[:1]
+
+
+def ledgers(dag_id: str) -> dict[str, tuple[str, str]]:
+    """The send-ledger Variables of one DAG's runs: key -> (value, description)."""
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(Variable).filter(Variable.key.like("taqnyat_ledger.%")).all()
+        found = {row.key: (row.val, row.description) for row in rows}
+    return {
+        key: value for key, value in found.items() if json.loads(value[0])["send"].startswith(f"{dag_id}/")
+    }
+
+
+def test_a_successful_send_leaves_no_ledger_behind(sandbox):
+    outcome = run_dag(dag("voice"))
+    assert outcome.state == "success"
+    assert ledgers(outcome.dag_id) == {}
+
+
+def test_an_unfinished_send_keeps_its_ledger_and_it_holds_no_recipients(sandbox):
+    sandbox.state.inject("502", endpoint="voice", skip=1)
+    outcome = run_dag(dag("voice"))
+    [(value, description)] = ledgers(outcome.dag_id).values()
+    entry = json.loads(value)
+    assert entry["batches"]["2"]["state"] == "unknown"
+    assert entry["batches"]["1"]["state"] == "delivered"
+    assert not any(number in value for number in NUMBERS)
+    assert "Taqnyat send ledger" in description
