@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 
+from taqnyat_provider.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.dag_runner import run_dag
 
 pytestmark = pytest.mark.integration
@@ -50,6 +51,13 @@ def sent_counts(sandbox, channel: str) -> Counter:
     return Counter(n for request in sandbox.received(channel) for n in request.body["recipients"])
 
 
+timeouts_are_retried = pytest.mark.skipif(
+    not AIRFLOW_V_3_0_PLUS,
+    reason="Airflow 2.11's dag.test() lets AirflowTaskTimeout (a BaseException there) escape instead of "
+    "retrying the task; the engine's handling of any BaseException is covered by tests/unit/test_delivery.py",
+)
+
+
 @pytest.fixture(autouse=True)
 def _setup(airflow_db, sandbox, fast_retries, monkeypatch):
     # A read timeout longer than the execution_timeout of case (b).
@@ -84,6 +92,7 @@ def test_a_throttled_batch_resumes_on_the_next_try_and_everyone_is_reached_once(
     assert [b["try"] for b in xcom["batches"]] == [1, 1, 2, 2]
 
 
+@timeouts_are_retried
 @pytest.mark.parametrize("channel", OPERATORS)
 def test_execution_timeout_mid_send_never_sends_a_number_twice(sandbox, capfd, channel):
     """(b) execution_timeout fires while batch 2 hangs: try 2 sends nothing and names who may have been reached."""
@@ -99,6 +108,7 @@ def test_execution_timeout_mid_send_never_sends_a_number_twice(sandbox, capfd, c
     assert f"Maybe reached (1): {NUMBERS[1]}" in log
 
 
+@timeouts_are_retried
 @pytest.mark.parametrize("channel", OPERATORS)
 def test_execution_timeout_with_on_unknown_skip_finishes_without_resending(sandbox, channel):
     """(c) The same with on_unknown="skip": try 2 skips the unknown batch and sends the rest."""
