@@ -48,7 +48,11 @@ class BatchState(str, enum.Enum):
 
 
 class LedgerStore(Protocol):
-    """Durable key → JSON text storage (Airflow Variables, or memory)."""
+    """
+    Durable key → JSON text storage (Airflow Variables, or memory).
+
+    A store that can also list its keys (``keys(prefix)``) gets old entries removed (see retention).
+    """
 
     def load(self, key: str) -> str | None: ...
 
@@ -71,6 +75,9 @@ class MemoryLedgerStore:
 
     def delete(self, key: str) -> None:
         self.entries.pop(key, None)
+
+    def keys(self, prefix: str) -> list[str]:
+        return [key for key in self.entries if key.startswith(prefix)]
 
 
 @dataclass(frozen=True)

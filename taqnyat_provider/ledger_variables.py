@@ -86,9 +86,10 @@ def forget(ledger: Ledger, log: Any, retention_days: int = DEFAULT_RETENTION_DAY
     store = ledger.store
     try:
         store.delete(ledger.key)
-        if isinstance(store, VariableLedgerStore):
+        list_keys = getattr(store, "keys", None)
+        if list_keys is not None:
             today = datetime.now(timezone.utc).date()
-            for key in expired_keys(store.keys(KEY_PREFIX), today, retention_days):
+            for key in expired_keys(list_keys(KEY_PREFIX), today, retention_days):
                 log.info("Removing the expired send ledger %s (older than %d days)", key, retention_days)
                 store.delete(key)
     except Exception as error:  # the send is done: a cleanup failure must not fail (and retry) it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import date
 
 import pytest
 
@@ -163,3 +164,39 @@ def test_an_unfinished_send_keeps_its_ledger_and_it_holds_no_recipients(sandbox)
     assert entry["batches"]["1"]["state"] == "delivered"
     assert not any(number in value for number in NUMBERS)
     assert "Taqnyat send ledger" in description
+
+
+def test_a_successful_send_removes_ledgers_older_than_the_retention(sandbox):
+    from airflow.models.variable import Variable
+
+    from taqnyat_provider.ledger import ledger_key
+
+    stale = ledger_key(dag_id="gone", run_id="r", task_id="t", map_index=-1, day=date(2000, 1, 1))
+    Variable.set(stale, json.dumps({"version": 1, "send": "gone/r/t"}))
+    outcome = run_dag(dag("voice"))
+    assert outcome.state == "success"
+    assert Variable.get(stale, None) is None
+
+
+NOTIFIER_DAG = """
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.standard.operators.python import PythonOperator
+from taqnyat_provider.notifications.voice import TaqnyatVoiceNotifier
+
+def fail():
+    raise RuntimeError("the nightly load failed")
+
+call_on_call = TaqnyatVoiceNotifier(audio_url="https://cdn.example.com/alert.mp3", recipients={recipients!r})
+
+with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
+    # The same callback twice for one failure: the second finds the first's ledger entry.
+    PythonOperator(task_id="load", python_callable=fail, on_failure_callback=[call_on_call, call_on_call])
+"""
+
+
+def test_a_notifier_run_twice_for_the_same_try_calls_once(sandbox):
+    outcome = run_dag(NOTIFIER_DAG.format(recipients=NUMBERS[:2]))
+    assert outcome.task("load").state == "failed"
+    counts = sent_counts(sandbox, "voice")
+    assert counts == Counter({NUMBERS[0]: 1, NUMBERS[1]: 1})

@@ -278,7 +278,7 @@ def test_on_unknown_skip_goes_on_within_the_same_try():
     assert api.numbers == NUMBERS
     xcom = report.to_xcom()
     assert xcom["maybe_reached"] == [NUMBERS[1]]
-    assert xcom["accepted"] == [NUMBERS[0]] + NUMBERS[2:]
+    assert xcom["accepted"] == [NUMBERS[0], *NUMBERS[2:]]
     assert entry(store).complete
 
 
@@ -318,7 +318,7 @@ def test_other_recipients_on_a_later_try_fail_clearly_and_send_nothing():
         send(store, Api({NUMBERS[1]: [Answer(429)] * 2}))
     api = Api()
     with pytest.raises(LedgerMismatchError, match="differ"):
-        send(store, api, try_number=2, send=prepared(NUMBERS[:3] + ["966500000005"]))
+        send(store, api, try_number=2, send=prepared([*NUMBERS[:3], "966500000005"]))
     assert api.sent == []
 
 

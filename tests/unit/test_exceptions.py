@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from taqnyat_provider.airflow_errors import airflow_semantics, to_airflow
 from taqnyat_provider import error_codes
 from taqnyat_provider import exceptions as exc
+from taqnyat_provider.airflow_errors import airflow_semantics, to_airflow
 
 
 @pytest.mark.parametrize("code", sorted(error_codes.CATALOG))

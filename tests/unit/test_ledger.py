@@ -45,3 +45,20 @@ def test_an_entry_round_trips():
     assert again.uncertain_batches() == [2]
     # Accepted numbers are derived from the batch, not stored, unless the API said otherwise.
     assert again.batches[1].accepted is None
+
+
+def test_forgetting_a_finished_send_removes_it_and_every_expired_entry():
+    import logging
+
+    from taqnyat_provider.ledger import Ledger, MemoryLedgerStore
+    from taqnyat_provider.ledger_variables import forget
+
+    today = datetime.now(timezone.utc).date()
+    store = MemoryLedgerStore()
+    old = ledger_key(dag_id="d", run_id="old", task_id="t", map_index=-1, day=date(2000, 1, 1))
+    recent = ledger_key(dag_id="d", run_id="recent", task_id="t", map_index=-1, day=today)
+    mine = ledger_key(dag_id="d", run_id="mine", task_id="t", map_index=-1, day=today)
+    for key in (old, recent, mine, "other_variable"):
+        store.entries[key] = "{}"
+    forget(Ledger(store, mine), logging.getLogger("test"), retention_days=30)
+    assert sorted(store.entries) == sorted([recent, "other_variable"])
