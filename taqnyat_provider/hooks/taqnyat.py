@@ -105,7 +105,9 @@ class TaqnyatHook(HttpHook):
             settings = self.settings
             session = requests.Session()
             # Plain http is for loopback only: no proxy from the environment may see its token.
-            session.trust_env = getattr(settings, "trust_env", False) and settings.base_url.startswith("https://")
+            session.trust_env = getattr(settings, "trust_env", False) and settings.base_url.startswith(
+                "https://"
+            )
             session.auth = NoAuth()
             session.verify = settings.verify
             session.proxies.update(settings.proxies)
