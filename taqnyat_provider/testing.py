@@ -24,7 +24,7 @@ import pytest
 
 if TYPE_CHECKING:
     from taqnyat_provider.sandbox import SandboxServer
-    from taqnyat_provider.sandbox.state import Fault, RecordedRequest, SandboxState
+    from taqnyat_provider.sandbox.state import Fault, RateLimit, RecordedRequest, SandboxState
 
 DEFAULT_CALLER_ID = "966500000001"
 DEFAULT_SENDER = "Taqnyat.sa"
@@ -71,15 +71,28 @@ class TaqnyatSandbox:
         """Every number an SMS went (or is scheduled) to, once per message; cancelled ones left out."""
         return self.state.texted_numbers()
 
+    def rate_limited(self) -> list[RecordedRequest]:
+        """The requests the rate limit answered with 429 (recorded with ``fault="rate_limit"``)."""
+        return self.state.rate_limited()
+
     # -- steering -----------------------------------------------------------------------------------
 
     def inject(self, kind: str, endpoint: str = "any", times: int = 1, **options: Any) -> Fault:
         """
         Play a fault instead of the normal answer: ``error:<code>``, ``429``/``503`` (``retry_after``),
-        ``500``/``502``/``504``, ``drop``, ``hang`` (``seconds``), ``garbage``, ``empty`` or
-        ``degraded``; ``skip=N`` lets N matching requests through first.
+        ``500``/``502``/``504``, ``drop``, ``hang`` (``seconds``), ``garbage``, ``empty``,
+        ``degraded``, ``long`` (``size``, ``filler``), ``whitespace`` (``size``) or ``non_utf8``
+        (``encoding``); ``skip=N`` lets N matching requests through first. ``retry_after=None``
+        sends no ``Retry-After``; any other text is sent as it is.
         """
         return self.state.inject(kind, endpoint=endpoint, times=times, **options)
+
+    def set_rate_limit(self, limit: RateLimit | str | None) -> RateLimit | None:
+        """
+        Throttle the token like Taqnyat's gateway: ``"100/60s"`` answers requests beyond 100 in any
+        60 s with 429 and ``Retry-After``; None lifts it. Every test starts without a limit.
+        """
+        return self.state.set_rate_limit(limit)
 
     def degrade(self, service: str = "voice", description: str | None = None) -> None:
         """Make ``/system/status/`` report trouble until ``recover()``."""

@@ -26,23 +26,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port-file", type=Path, help="write the port here once listening (useful with --port 0)"
     )
+    parser.add_argument(
+        "--rate-limit",
+        metavar="N/WINDOW",
+        help="answer the token's requests beyond N in any WINDOW with 429 and Retry-After, e.g. 100/60s",
+    )
     args = parser.parse_args(argv)
     # The token comes from the environment, never the command line: argv is visible to every user.
     token = os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
 
     from taqnyat_provider.connection_settings import is_loopback_host
-    from taqnyat_provider.sandbox.server import SandboxServer
+    from taqnyat_provider.sandbox.state import RateLimit
 
     if not is_loopback_host(args.host):
         parser.error(f"--host {args.host} is not a loopback address; the sandbox serves loopback only")
+    try:
+        rate_limit = RateLimit.parse(args.rate_limit) if args.rate_limit else None
+    except ValueError as error:
+        parser.error(f"--rate-limit: {error}")
+
+    # aiohttp loads only once the arguments are known to be good: --help and mistakes answer fast.
+    from taqnyat_provider.sandbox.server import SandboxServer
+
     server = SandboxServer(
-        token=token, balance=Decimal(args.balance), host=args.host, port=args.port, console=sys.stdout
+        token=token,
+        balance=Decimal(args.balance),
+        host=args.host,
+        port=args.port,
+        console=sys.stdout,
+        rate_limit=rate_limit,
     )
     server.start()
     if args.port_file:
         args.port_file.write_text(str(server.port))
+    limit = f", rate limit {rate_limit} per token" if rate_limit else ""
     print(
-        f"[taqnyat-sandbox] listening on {server.base_url} (token from ${TOKEN_ENV} or the default)",
+        f"[taqnyat-sandbox] listening on {server.base_url} (token from ${TOKEN_ENV} or the default{limit})",
         flush=True,
     )
     stopping = {"flag": False}

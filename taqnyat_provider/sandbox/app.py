@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from taqnyat_provider import error_codes
 from taqnyat_provider.sandbox.state import (
+    RATE_LIMIT_FAULT,
     SMS_PRICE_PER_PART,
     VOICE_PRICE_PER_CALL,
     Fault,
@@ -70,6 +72,16 @@ def sms_error(http_status: int, message: str) -> web.Response:
 
 def _unauthorized() -> web.Response:
     return sms_error(401, "invalid credentials information")
+
+
+def rate_limited(wait_seconds: float) -> web.Response:
+    """A gateway's 429: ``Retry-After`` in whole seconds, rounded up so that waiting it is enough."""
+    return web.Response(
+        text=json.dumps({"statusCode": 429, "message": "Too Many Requests: API rate limit exceeded"}),
+        status=429,
+        content_type="application/json",
+        headers={"Retry-After": str(max(1, math.ceil(wait_seconds)))},
+    )
 
 
 def _trailing_comma_list(numbers: list[str]) -> str:
@@ -352,7 +364,50 @@ async def _play_fault(
         return web.Response(text="ok<br>queued?? {{", status=200, content_type="text/plain")
     if fault.kind == "empty":
         return web.Response(body=b"", status=201, content_type="application/json")
+    if fault.kind == "long":
+        return _padded(normal, fault.size, fault.filler)
+    if fault.kind == "whitespace":
+        return web.Response(
+            body=_repeat(fault.filler, fault.size).encode(),
+            status=normal.status,
+            content_type="application/json",
+        )
+    if fault.kind == "non_utf8":
+        return _reencoded(normal, fault.encoding)
     return None
+
+
+_NOTE_AR = "رد من الخادم القديم (réponse)"
+"""Arabic (and one Latin-1 letter) that no single-byte encoding writes as valid UTF-8."""
+
+
+def _repeat(filler: str, size: int) -> str:
+    return (filler * (size // len(filler) + 1))[:size]
+
+
+def _normal_text(normal: web.StreamResponse) -> str:
+    body = normal.body if isinstance(normal, web.Response) else None
+    return bytes(body).decode() if isinstance(body, (bytes, bytearray)) else ""
+
+
+def _padded(normal: web.StreamResponse, size: int, filler: str) -> web.Response:
+    """The same JSON, ``size`` bytes long: the padding goes right after the first ``{``."""
+    text = _normal_text(normal)
+    padding = _repeat(filler, max(size - len(text.encode()), 0))
+    at = text.find("{") + 1
+    return web.Response(
+        text=text[:at] + padding + text[at:], status=normal.status, content_type="application/json"
+    )
+
+
+def _reencoded(normal: web.StreamResponse, encoding: str) -> web.Response:
+    try:
+        payload = json.loads(_normal_text(normal))
+    except ValueError:
+        payload = None
+    document = {"Note": _NOTE_AR, **payload} if isinstance(payload, dict) else {"Note": _NOTE_AR}
+    body = json.dumps(document, ensure_ascii=False).encode(encoding, errors="replace")
+    return web.Response(body=body, status=normal.status, content_type="application/json")
 
 
 def _console_line(record: RecordedRequest) -> str:
@@ -391,13 +446,18 @@ async def _api(
         client_port=_client_port(request),
     )
     state.record(record)
-    fault = state.take_fault(endpoint) if matched else None
-    record.fault = fault.kind if fault else None
+    # The gateway in front of the API counts the token's requests before anything else happens.
+    wait = state.admit() if record.auth == "ok" else None
+    fault = state.take_fault(endpoint) if matched and wait is None else None
+    record.fault = RATE_LIMIT_FAULT if wait is not None else fault.kind if fault else None
     console: TextIO = request.app[CONSOLE_KEY]  # type: ignore[assignment]
     try:
-        response = (await _play_fault(fault, request, record, route) if fault else None) or await route(
-            request, record
-        )
+        if wait is not None:
+            response: web.StreamResponse = rate_limited(wait)
+        else:
+            response = (await _play_fault(fault, request, record, route) if fault else None) or await route(
+                request, record
+            )
     except asyncio.CancelledError:
         record.status = None
         print(_console_line(record), file=console, flush=True)
@@ -427,6 +487,23 @@ async def admin_fault(request: web.Request) -> web.Response:
     except (ValueError, TypeError) as error:
         return _json({"error": str(error)}, 400)
     return _json({"injected": fault.kind, "endpoint": fault.endpoint, "times": fault.times}, 200)
+
+
+async def admin_rate_limit(request: web.Request) -> web.Response:
+    """``POST {"limit": "100/60s"}`` sets the limit (a new window), ``{"limit": null}`` lifts it."""
+    state = request.app[STATE_KEY]
+    if request.method == "POST":
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict) or "limit" not in payload:
+                raise ValueError('expected {"limit": "100/60s"} or {"limit": null}')
+            state.set_rate_limit(payload["limit"])
+        except (ValueError, TypeError) as error:
+            return _json({"error": str(error)}, 400)
+    limit = state.rate_limit
+    return _json(
+        {"limit": None if limit is None else str(limit), "rate_limited": len(state.rate_limited())}, 200
+    )
 
 
 async def admin_status(request: web.Request) -> web.Response:
@@ -464,4 +541,6 @@ def create_app(state: SandboxState, console: TextIO | None = None) -> web.Applic
     app.router.add_post("/_sandbox/balance", admin_balance)
     app.router.add_post("/_sandbox/unreachable", admin_unreachable)
     app.router.add_post("/_sandbox/senders", admin_senders)
+    app.router.add_get("/_sandbox/rate-limit", admin_rate_limit)
+    app.router.add_post("/_sandbox/rate-limit", admin_rate_limit)
     return app

@@ -11,7 +11,13 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from taqnyat_provider.sandbox.app import create_app
-from taqnyat_provider.sandbox.state import DEFAULT_BALANCE, DEFAULT_TOKEN, RecordedRequest, SandboxState
+from taqnyat_provider.sandbox.state import (
+    DEFAULT_BALANCE,
+    DEFAULT_TOKEN,
+    RateLimit,
+    RecordedRequest,
+    SandboxState,
+)
 
 
 class SandboxServer:
@@ -24,6 +30,9 @@ class SandboxServer:
             sandbox.state.inject("error:3", endpoint="voice")
             ...
             assert len(sandbox.received("voice")) == 1
+
+    ``rate_limit="100/60s"`` answers the token's requests beyond 100 in any 60 s with 429 and a
+    ``Retry-After``, as Taqnyat's gateway would; ``state.set_rate_limit`` changes it at run time.
     """
 
     def __init__(
@@ -33,8 +42,9 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         console: TextIO | None = None,
+        rate_limit: RateLimit | str | None = None,
     ) -> None:
-        self.state = SandboxState(token=token, balance=balance)
+        self.state = SandboxState(token=token, balance=balance, rate_limit=rate_limit)
         self.host = host
         self.port = port
         self._console = console or sys.stderr

@@ -6,8 +6,12 @@ Thread-safe, because tests read and steer it from another thread than the server
 
 from __future__ import annotations
 
+import codecs
+import math
+import re
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -21,7 +25,58 @@ DEFAULT_SENDERS = ({"senderName": "Taqnyat.sa", "status": "active"},)
 OPERATIONAL_DESCRIPTION = "All Services are Operational"
 
 ENDPOINTS = ("status", "voice", "balance", "sms", "senders", "delete", "any")
-FAULT_KINDS = frozenset({"429", "503", "500", "502", "504", "drop", "hang", "garbage", "empty", "degraded"})
+FAULT_KINDS = frozenset(
+    {
+        "429",
+        "503",
+        "500",
+        "502",
+        "504",
+        "drop",
+        "hang",
+        "garbage",
+        "empty",
+        "degraded",
+        "long",
+        "whitespace",
+        "non_utf8",
+    }
+)
+RATE_LIMIT_FAULT = "rate_limit"
+"""The ``fault`` recorded on a request the rate limit answered with 429."""
+_JSON_WHITESPACE = frozenset(" \t\n\r")
+_MAX_BODY_SIZE = 64 * 1024 * 1024
+_RATE_LIMIT = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)?\s*(s|sec|m|min|h)?\s*")
+_UNIT_SECONDS = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """
+    At most ``requests`` API requests per token in any ``window`` seconds (a sliding window).
+
+    Written ``100/60s`` (Taqnyat's published limit per connection), ``100/1m``, ``5/s`` or ``5/2.5s``.
+    """
+
+    requests: int
+    window: float
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or not (0 < self.window < math.inf):
+            raise ValueError(f"A rate limit needs at least 1 request in a positive window, got {self}")
+
+    @classmethod
+    def parse(cls, value: RateLimit | str) -> RateLimit:
+        if isinstance(value, RateLimit):
+            return value
+        match = _RATE_LIMIT.fullmatch(str(value))
+        if not match:
+            raise ValueError(f"Rate limit {value!r} is not like 100/60s (requests/window)")
+        requests, amount, unit = match.groups()
+        return cls(int(requests), float(amount or 1) * _UNIT_SECONDS[unit])
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.window:g}s"
 
 
 @dataclass
@@ -34,6 +89,15 @@ class Fault:
     ``500``/``502``/``504`` (an HTML error page), ``drop`` (close the connection without an answer),
     ``hang`` (answer only after ``seconds``), ``garbage`` or ``empty`` (a 2xx body nobody can read),
     or ``degraded`` (a status answer naming an affected service).
+
+    Three more play after the work was done, on the normal answer (status code kept): ``long``
+    pads its JSON to ``size`` bytes with ``filler`` whitespace between tokens (still valid JSON),
+    ``whitespace`` replaces it with ``size`` bytes of ``filler``, and ``non_utf8`` re-encodes it in
+    ``encoding`` (windows-1256 by default, as a legacy Arabic backend would) with an Arabic ``Note``
+    field first, so that the body is never valid UTF-8.
+
+    ``retry_after`` is sent verbatim (``"2"``, ``"²"``, an HTTP date); ``None`` sends no header:
+    a 503 with it is the API asking to come back, a 503 without it a proxy's "upstream reset".
     """
 
     kind: str
@@ -42,6 +106,9 @@ class Fault:
     retry_after: str | None = "0"
     seconds: float = 30.0
     skip: int = 0
+    size: int = 1_000_000
+    filler: str = "\n"
+    encoding: str = "cp1256"
 
     def __post_init__(self) -> None:
         if self.endpoint not in ENDPOINTS:
@@ -52,6 +119,26 @@ class Fault:
             )
         if self.times < 1:
             raise ValueError(f"Fault times must be at least 1, got {self.times}")
+        if isinstance(self.retry_after, (int, float)) and not isinstance(self.retry_after, bool):
+            self.retry_after = f"{self.retry_after:g}"
+        if self.retry_after is not None and not isinstance(self.retry_after, str):
+            raise ValueError(f"Fault retry_after must be text or a number, got {self.retry_after!r}")
+        if (
+            isinstance(self.size, bool)
+            or not isinstance(self.size, int)
+            or not 0 <= self.size <= _MAX_BODY_SIZE
+        ):
+            raise ValueError(f"Fault size must be 0 to {_MAX_BODY_SIZE} bytes, got {self.size!r}")
+        if not self.filler or not isinstance(self.filler, str) or set(self.filler) - _JSON_WHITESPACE:
+            raise ValueError(
+                f"Fault filler must be JSON whitespace (space, tab, CR, LF), got {self.filler!r}"
+            )
+        try:
+            name = codecs.lookup(self.encoding).name
+        except (LookupError, TypeError):
+            raise ValueError(f"Unknown fault encoding {self.encoding!r}") from None
+        if name.startswith("utf-8") or name == "ascii":
+            raise ValueError(f"Fault encoding {self.encoding!r} would give valid UTF-8; use e.g. cp1256")
 
     @property
     def error_code(self) -> int | None:
@@ -78,10 +165,17 @@ class RecordedRequest:
 
 
 class SandboxState:
-    def __init__(self, token: str = DEFAULT_TOKEN, balance: Decimal = DEFAULT_BALANCE) -> None:
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        balance: Decimal = DEFAULT_BALANCE,
+        rate_limit: RateLimit | str | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self.token = token
         self._initial_balance = Decimal(balance)
+        # reset() comes back to the limit the server was started with (the CLI's --rate-limit).
+        self._initial_rate_limit = None if rate_limit is None else RateLimit.parse(rate_limit)
         self.reset()
 
     def reset(self) -> None:
@@ -96,6 +190,9 @@ class SandboxState:
             self.messages: list[dict[str, Any]] = []
             self.senders: list[dict[str, Any]] = [dict(sender) for sender in DEFAULT_SENDERS]
             self._next_message_id = 5452899970
+            self.rate_limit: RateLimit | None = self._initial_rate_limit
+            # When each request the limit let through arrived (monotonic clock), oldest first.
+            self._admitted: deque[float] = deque()
 
     # -- steering ---------------------------------------------------------------------------------
 
@@ -128,7 +225,35 @@ class SandboxState:
                 for sender in senders
             ]
 
+    def set_rate_limit(self, limit: RateLimit | str | None) -> RateLimit | None:
+        """Limit the token's API requests (``"100/60s"``), or lift the limit with None; starts a new window."""
+        parsed = None if limit is None else RateLimit.parse(limit)
+        with self._lock:
+            self.rate_limit = parsed
+            self._admitted.clear()
+        return parsed
+
     # -- used by the server -----------------------------------------------------------------------
+
+    def admit(self, now: float | None = None) -> float | None:
+        """
+        Count one request of the token against the rate limit, as an API gateway does.
+
+        Returns None when it may go on, else the seconds until the oldest request in the window
+        leaves it and a slot frees. Refused requests take no slot: a client that waits as told
+        gets through.
+        """
+        with self._lock:
+            limit = self.rate_limit
+            if limit is None:
+                return None
+            now = time.monotonic() if now is None else now
+            while self._admitted and self._admitted[0] <= now - limit.window:
+                self._admitted.popleft()
+            if len(self._admitted) < limit.requests:
+                self._admitted.append(now)
+                return None
+            return self._admitted[0] + limit.window - now
 
     def take_fault(self, endpoint: str) -> Fault | None:
         with self._lock:
@@ -198,10 +323,16 @@ class SandboxState:
                 for number in message["accepted"]
             ]
 
+    def rate_limited(self) -> list[RecordedRequest]:
+        """The requests the rate limit answered with 429."""
+        with self._lock:
+            return [r for r in self.requests if r.fault == RATE_LIMIT_FAULT]
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "balance": str(self.balance),
+                "rate_limit": None if self.rate_limit is None else str(self.rate_limit),
                 "status": {"service": self.status_service, "description": self.status_description},
                 "requests": [r.to_dict() for r in self.requests],
                 "calls": list(self.calls),
