@@ -405,3 +405,22 @@ class Delivery:
             sample(stopped.not_reached),
         )
         return stopped
+
+
+_MOVED = {
+    "parse_retry_after": "taqnyat_provider.retry",
+    "Failure": "taqnyat_provider.steps",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved out of this module in 0.2.0 keep working, with a warning."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import warnings
+
+    warnings.warn(
+        f"taqnyat_provider.delivery.{name} moved to {_MOVED[name]}.{name}", DeprecationWarning, stacklevel=2
+    )
+    return getattr(importlib.import_module(_MOVED[name]), name)

@@ -30,7 +30,6 @@ from taqnyat_provider.hooks.transport import (
     policy_or_default,
     read_settings,
     requests_failure,
-    sms_options,
 )
 from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
 from taqnyat_provider.retry import RetryPolicy, exchange
@@ -212,16 +211,24 @@ class TaqnyatHook(HttpHook):
         return result
 
     def send_sms(
-        self, body: str, recipients: Any, sender: str | None = None, **options: Any
+        self,
+        body: str,
+        recipients: Any,
+        sender: str | None = None,
+        scheduled_at: Any = None,
+        delete_id: int | str | None = None,
+        **options: Any,
     ) -> DeliveryReport:
         """
         Send an SMS to every recipient once (``POST /v1/messages``), ``batch_size`` numbers a request.
 
-        ``sender`` defaults to the connection's ``sender`` extra. ``options``: ``scheduled_at`` (a
-        timezone-aware datetime or ISO 8601 text, in the future), ``delete_id`` (made up for a
-        scheduled send without one), and those of :meth:`deliver`.
+        ``sender`` defaults to the connection's ``sender`` extra; ``scheduled_at`` (a timezone-aware
+        datetime or ISO 8601 text, in the future) sends later, cancellable with ``delete_id`` (made
+        up for a scheduled send without one). ``options``: ``batch_size``, ``default_region``,
+        ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
         """
-        message = SmsMessage(body, recipients, sender, *sms_options(options))
+        region = options.pop("default_region", None)
+        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, region)
         return self.deliver(message.prepare(self.settings), **options)
 
     def deliver(

@@ -21,7 +21,6 @@ from taqnyat_provider.hooks.transport import (
     certificate_error,
     policy_or_default,
     read_settings,
-    sms_options,
 )
 from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
 from taqnyat_provider.retry import RetryPolicy, exchange
@@ -171,10 +170,17 @@ class TaqnyatAsyncHook(BaseHook):
         return await self.deliver(call.prepare(await self.get_settings()), **options)
 
     async def send_sms(
-        self, body: str, recipients: Any, sender: str | None = None, **options: Any
+        self,
+        body: str,
+        recipients: Any,
+        sender: str | None = None,
+        scheduled_at: Any = None,
+        delete_id: int | str | None = None,
+        **options: Any,
     ) -> DeliveryReport:
         """See :meth:`TaqnyatHook.send_sms`."""
-        message = SmsMessage(body, recipients, sender, *sms_options(options))
+        region = options.pop("default_region", None)
+        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, region)
         return await self.deliver(message.prepare(await self.get_settings()), **options)
 
     async def deliver(

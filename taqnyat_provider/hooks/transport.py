@@ -92,12 +92,3 @@ class NoAuth(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         return request
-
-
-def sms_options(options: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """Take the SMS-only options out of ``options``, leaving those of ``deliver``."""
-    return (
-        options.pop("scheduled_at", None),
-        options.pop("delete_id", None),
-        options.pop("default_region", None),
-    )

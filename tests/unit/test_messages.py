@@ -46,3 +46,19 @@ def test_the_digest_ignores_made_up_fields_and_sees_everything_else():
         "v1/messages", {"body": "hi", "deleteId": 1}, ["2", "1"], generated=frozenset({"deleteId"})
     ).digest(100)
     assert base.with_generated({"deleteId": 9}).fields["deleteId"] == 9
+
+
+def test_moved_names_still_work_with_a_warning():
+    import importlib
+    import sys
+
+    from taqnyat_provider import delivery, retry
+
+    with pytest.warns(DeprecationWarning, match="moved to taqnyat_provider.retry.parse_retry_after"):
+        assert delivery.parse_retry_after is retry.parse_retry_after
+    sys.modules.pop("taqnyat_provider.sends", None)
+    with pytest.warns(DeprecationWarning, match="taqnyat_provider.messages"):
+        sends = importlib.import_module("taqnyat_provider.sends")
+    from taqnyat_provider.messages import VoiceCall
+
+    assert sends.VoiceCall is VoiceCall
