@@ -8,7 +8,8 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
-from taqnyat_provider.get_provider_info import get_provider_info
+from taqnyat_provider.connection_settings import settings_from_connection
+from taqnyat_provider.get_provider_info import get_provider_info, ui_field_behaviour
 from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
 
 
@@ -31,12 +32,60 @@ def test_every_listed_module_and_class_imports():
         getattr(importlib.import_module(module), name)
 
 
+EXTRA_NAMES = ["timeout", "caller_id", "sender", "allow_insecure_tls", "ca_bundle", "proxies", "trust_env"]
+
+
 def test_connection_form_is_data():
     [conn_type] = get_provider_info()["connection-types"]
     assert conn_type["connection-type"] == "taqnyat" == TaqnyatHook.conn_type
     assert conn_type["ui-field-behaviour"]["relabeling"]["password"] == "Bearer token"
-    assert set(conn_type["conn-fields"]) == {"timeout", "caller_id", "sender", "verify", "proxies"}
+    assert list(conn_type["conn-fields"]) == EXTRA_NAMES
     json.dumps(get_provider_info())
+
+
+def test_one_definition_serves_both_airflow_versions():
+    [conn_type] = get_provider_info()["connection-types"]
+    declared = conn_type["ui-field-behaviour"]
+    behaviour = ui_field_behaviour()
+    assert behaviour == {
+        "hidden_fields": declared["hidden-fields"],
+        "relabeling": declared["relabeling"],
+        "placeholders": declared["placeholders"],
+    }
+    # Port is shown (Airflow 3.3's Test button needs one), and so is Extra (3.3 always shows it).
+    assert behaviour["hidden_fields"] == ["login", "schema"]
+    assert behaviour["placeholders"]["port"].startswith("443")
+    # Airflow 2.11 rewrites the placeholder keys in place: every call returns a new dict.
+    behaviour["placeholders"].clear()
+    assert ui_field_behaviour()["placeholders"]["caller_id"] == "966500000000"
+    # Airflow 2.11 reads both from the hook class itself, not from a base class.
+    assert "get_ui_field_behaviour" in TaqnyatHook.__dict__
+    assert "get_connection_form_widgets" in TaqnyatHook.__dict__
+    assert TaqnyatHook.get_ui_field_behaviour() == ui_field_behaviour()
+
+
+def test_every_hint_shows_on_airflow_3():
+    # Airflow 3.3's form has no placeholders for extra fields: an example sits in the description
+    # (shown under the field), a default is filled in.
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    examples = {"caller_id": "966500000000", "sender": "MyBrand", "proxies": "proxy.internal:3128"}
+    for name, example in examples.items():
+        assert example in fields[name]["description"]
+    assert fields["ca_bundle"]["description"].endswith(".pem")
+    assert fields["timeout"]["schema"]["default"] == 30
+    assert fields["allow_insecure_tls"]["label"] == "Allow insecure TLS (skip certificate verification)"
+    for switch in ("allow_insecure_tls", "trust_env"):
+        assert fields[switch]["schema"] == {"type": ["boolean", "null"], "default": False}
+
+
+def test_a_new_connection_saved_from_the_form_means_the_defaults():
+    # What Airflow 3.3's form saves when nothing is typed: every field, defaults or null. It must
+    # mean exactly what an empty Extra means, so TLS is verified and nothing else changes.
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    saved = {name: field["schema"].get("default") for name, field in fields.items()}
+    kwargs = {"host": None, "schema": None, "port": None, "password": "token"}
+    assert settings_from_connection(**kwargs, extra=saved) == settings_from_connection(**kwargs, extra={})
+    assert settings_from_connection(**kwargs, extra=saved).verify is True
 
 
 def test_hook_identity():
