@@ -2,7 +2,9 @@
 The error codes Taqnyat documents, with their texts and what to do about each.
 
 Pure data: the exceptions build their messages from it and the sandbox answers with it, so both
-speak exactly as the API reference does.
+speak exactly as the API reference does. ``message_en`` and ``message_ar`` are the API's own words;
+``remedy`` is ours, one English sentence that names fields as the connection form labels them, short
+enough for the UI's Test toast.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ CATALOG: dict[int, ErrorCode] = {
             BALANCE_EMPTY,
             "Your balance is 0",
             "الرصيد = 0",
-            "Your balance has been consumed: top up the Taqnyat account to send again.",
+            "The balance is used up: top up the Taqnyat account to send again.",
         ),
         ErrorCode(
             BALANCE_NOT_ENOUGH,
@@ -47,7 +49,8 @@ CATALOG: dict[int, ErrorCode] = {
             INVALID_CALLER_ID,
             "Invalid CallerId",
             "هوية المتصل غير صحيحة",
-            "Give the caller ID in international format without 00 or +, e.g. 966500000000.",
+            "Give the caller ID (the connection's Default caller ID, or the operator's caller_id) "
+            "in international format without 00 or +, e.g. 966500000000.",
         ),
         ErrorCode(
             INVALID_RECIPIENTS,
@@ -77,8 +80,8 @@ CATALOG: dict[int, ErrorCode] = {
             INVALID_TOKEN,
             "Invalid Bearer Tokens",
             "مفتاح الارسال غير صحيح",
-            "The Bearer token is missing, wrong, expired or revoked: put a valid token in the "
-            "connection's password field.",
+            "Put a valid token in the connection's Bearer token field (Taqnyat: Developer > "
+            "Application): this one is missing, wrong, expired or revoked.",
             http_status=401,
         ),
     )
