@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 import requests
 
 from taqnyat_provider.sandbox import SandboxServer
@@ -23,3 +26,20 @@ def call(sandbox: SandboxServer, token: str | None = TOKEN, payload: dict | None
         headers={"Authorization": f"Bearer {token}"} if token else {},
         timeout=10,
     )
+
+
+def raw_headers(sandbox: SandboxServer) -> dict[bytes, bytes]:
+    """A voice send over a bare socket: the answer's headers byte for byte (requests would decode them)."""
+    body = json.dumps(VOICE).encode()
+    request = (
+        b"POST /voiceSend.php HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+    return {name.lower(): value[1:] for name, _, value in (line.partition(b":") for line in head)}
