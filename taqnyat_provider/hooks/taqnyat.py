@@ -17,22 +17,22 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from taqnyat_provider import api, responses
+from taqnyat_provider import responses
 from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
-from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, Delivery, DeliveryReport
+from taqnyat_provider.delivery import DeliveryReport
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
     NoAuth,
+    TaqnyatCalls,
     auth_headers,
     certificate_error,
     is_certificate_error,
-    policy_or_default,
     read_settings,
     requests_failure,
 )
-from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
-from taqnyat_provider.retry import RetryPolicy, exchange
+from taqnyat_provider.messages import SmsMessage, VoiceCall
+from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
     MAX_BODY_BYTES,
     Answer,
@@ -47,10 +47,9 @@ from taqnyat_provider.steps import (
 
 if TYPE_CHECKING:
     from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook as TaqnyatAsyncHook
-    from taqnyat_provider.ledger import Ledger
 
 
-class TaqnyatHook(HttpHook):
+class TaqnyatHook(TaqnyatCalls, HttpHook):
     """
     Talk to the Taqnyat API with the Bearer token of a ``taqnyat`` connection.
 
@@ -156,94 +155,14 @@ class TaqnyatHook(HttpHook):
         """Drive a core generator (an API call or a delivery) over this hook's session."""
         return drive(steps, self._perform)
 
-    @property
-    def policy(self) -> RetryPolicy:
-        return policy_or_default(self.retry_policy)
-
-    def request(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        authenticated: bool = True,
-    ) -> Answer:
-        """One API call under the retry rules: the server's answer (status, headers, body), never 429/5xx."""
-        return self.run_steps(
-            exchange(Request(method, endpoint, json, params, authenticated), self.policy, self.log)
-        )
-
-    def get_system_status(self) -> responses.SystemStatus:
-        """Read ``GET /system/status/``; it needs no authorization, so no token is sent."""
-        return self.run_steps(api.system_status(self.policy, self.log))
-
-    def get_balance(self) -> responses.Balance:
-        """Read the account balance (``GET /account/balance``): authenticated, read-only and free."""
-        return self.run_steps(api.balance(self.policy, self.log))
-
-    def get_senders(self) -> list[responses.Sender]:
-        """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
-        return self.run_steps(api.senders(self.policy, self.log))
-
-    def delete_scheduled_sms(self, delete_id: int | str) -> responses.Acknowledgement:
-        """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
-        return self.run_steps(api.delete_scheduled_sms(delete_id, self.policy, self.log))
-
-    def place_voice_calls(
-        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
-    ) -> DeliveryReport:
-        """
-        Call every recipient once, ``batch_size`` numbers a request; all checks run before the first.
-
-        ``caller_id`` falls back to the connection's ``caller_id`` extra. ``options``: ``batch_size``,
-        ``default_region``, ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
-        """
-        region = options.pop("default_region", None)
-        return self.deliver(
-            VoiceCall(audio_url, recipients, caller_id, region).prepare(self.settings), **options
-        )
+    def _deliver_message(self, message: VoiceCall | SmsMessage, **options: Any) -> DeliveryReport:
+        return self.deliver(message.prepare(self.settings), **options)
 
     def send_voice(self, audio_url: str, caller_id: str | None, recipients: Any) -> responses.SendResult:
         """Place voice calls in one request (``POST /voiceSend.php/``, at most 1000 recipients)."""
         prepared = VoiceCall(audio_url, recipients, caller_id).prepare(self.settings)
         [result] = self.deliver(prepared, max(len(prepared.recipients), 1)).results
         return result
-
-    def send_sms(
-        self,
-        body: str,
-        recipients: Any,
-        sender: str | None = None,
-        scheduled_at: Any = None,
-        delete_id: int | str | None = None,
-        **options: Any,
-    ) -> DeliveryReport:
-        """
-        Send an SMS to every recipient once (``POST /v1/messages``), ``batch_size`` numbers a request.
-
-        ``sender`` defaults to the connection's ``sender`` extra; ``scheduled_at`` (a timezone-aware
-        datetime or ISO 8601 text, in the future) sends later, cancellable with ``delete_id`` (made
-        up for a scheduled send without one). ``options``: ``batch_size``, ``default_region``,
-        ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
-        """
-        region = options.pop("default_region", None)
-        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, region)
-        return self.deliver(message.prepare(self.settings), **options)
-
-    def deliver(
-        self,
-        prepared: PreparedSend,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        *,
-        ledger: Ledger | None = None,
-        on_unknown: str = "fail",
-    ) -> DeliveryReport:
-        """Send a prepared send in batches over one kept-alive session; never twice to anyone."""
-        delivery = Delivery(
-            prepared, batch_size, ledger=ledger, on_unknown=on_unknown, policy=self.policy, log=self.log
-        )
-        return self.run_steps(delivery.steps())
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token with the free, read-only balance call; never sends anything."""

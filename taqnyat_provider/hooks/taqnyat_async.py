@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import BaseHook
 
-from taqnyat_provider import api, responses
 from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
-from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, Delivery, DeliveryReport
+from taqnyat_provider.delivery import DeliveryReport
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
+    TaqnyatCalls,
     aiohttp_failure,
     auth_headers,
     certificate_error,
-    policy_or_default,
     read_settings,
 )
-from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
-from taqnyat_provider.retry import RetryPolicy, exchange
+from taqnyat_provider.messages import SmsMessage, VoiceCall
+from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
     MAX_BODY_BYTES,
     Answer,
@@ -36,11 +35,8 @@ from taqnyat_provider.steps import (
     adrive,
 )
 
-if TYPE_CHECKING:
-    from taqnyat_provider.ledger import Ledger
 
-
-class TaqnyatAsyncHook(BaseHook):
+class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
     """
     The asyncio twin of :class:`TaqnyatHook`, for triggers and ``async_notify``: the same calls,
     rules and steps over one ``aiohttp`` session. Use it as ``async with TaqnyatAsyncHook() as hook``
@@ -60,10 +56,6 @@ class TaqnyatAsyncHook(BaseHook):
         self.retry_policy = retry_policy
         self._settings: ConnectionSettings | None = None
         self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def policy(self) -> RetryPolicy:
-        return policy_or_default(self.retry_policy)
 
     async def get_settings(self) -> ConnectionSettings:
         """The connection's settings, read once without blocking the event loop."""
@@ -135,67 +127,5 @@ class TaqnyatAsyncHook(BaseHook):
         """Drive a core generator (an API call or a delivery) over this hook's session."""
         return await adrive(steps, self._perform)
 
-    async def request(
-        self,
-        method: str,
-        endpoint: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        authenticated: bool = True,
-    ) -> Answer:
-        """See :meth:`TaqnyatHook.request`."""
-        return await self.run_steps(
-            exchange(Request(method, endpoint, json, params, authenticated), self.policy, self.log)
-        )
-
-    async def get_system_status(self) -> responses.SystemStatus:
-        return await self.run_steps(api.system_status(self.policy, self.log))
-
-    async def get_balance(self) -> responses.Balance:
-        return await self.run_steps(api.balance(self.policy, self.log))
-
-    async def get_senders(self) -> list[responses.Sender]:
-        return await self.run_steps(api.senders(self.policy, self.log))
-
-    async def delete_scheduled_sms(self, delete_id: int | str) -> responses.Acknowledgement:
-        return await self.run_steps(api.delete_scheduled_sms(delete_id, self.policy, self.log))
-
-    async def place_voice_calls(
-        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
-    ) -> DeliveryReport:
-        """See :meth:`TaqnyatHook.place_voice_calls`."""
-        region = options.pop("default_region", None)
-        call = VoiceCall(audio_url, recipients, caller_id, region)
-        return await self.deliver(call.prepare(await self.get_settings()), **options)
-
-    async def send_sms(
-        self,
-        body: str,
-        recipients: Any,
-        sender: str | None = None,
-        scheduled_at: Any = None,
-        delete_id: int | str | None = None,
-        **options: Any,
-    ) -> DeliveryReport:
-        """See :meth:`TaqnyatHook.send_sms`."""
-        region = options.pop("default_region", None)
-        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, region)
+    async def _deliver_message(self, message: VoiceCall | SmsMessage, **options: Any) -> DeliveryReport:
         return await self.deliver(message.prepare(await self.get_settings()), **options)
-
-    async def deliver(
-        self,
-        prepared: PreparedSend,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        *,
-        ledger: Ledger | None = None,
-        on_unknown: str = "fail",
-    ) -> DeliveryReport:
-        """See :meth:`TaqnyatHook.deliver`."""
-        delivery = Delivery(
-            prepared, batch_size, ledger=ledger, on_unknown=on_unknown, policy=self.policy, log=self.log
-        )
-        try:
-            return await self.run_steps(delivery.steps())
-        finally:
-            await self.close()

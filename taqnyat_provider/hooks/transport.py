@@ -13,11 +13,14 @@ import aiohttp
 import requests
 from airflow.providers.common.compat.sdk import mask_secret
 
-from taqnyat_provider import __version__
+from taqnyat_provider import __version__, api
 from taqnyat_provider.connection_settings import ConnectionSettings, settings_from_connection
+from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, Delivery
 from taqnyat_provider.exceptions import TaqnyatConfigurationError
-from taqnyat_provider.retry import RetryPolicy
-from taqnyat_provider.steps import Failure, Request
+from taqnyat_provider.ledger import Ledger
+from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
+from taqnyat_provider.retry import RetryPolicy, exchange
+from taqnyat_provider.steps import Failure, Request, Steps
 
 BASE_HEADERS = {"Accept": "application/json", "User-Agent": f"airflow-provider-taqnyat/{__version__}"}
 CHUNK_BYTES = 64 * 1024
@@ -92,3 +95,107 @@ class NoAuth(requests.auth.AuthBase):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         return request
+
+
+class TaqnyatCalls:
+    """
+    The API calls both hooks expose, each one core generator (:mod:`taqnyat_provider.api`,
+    :mod:`taqnyat_provider.delivery`) handed to the hook's ``run_steps``: the sync hook returns the
+    result, the async hook an awaitable of it. A hook adds ``run_steps`` and ``_deliver_message``.
+    """
+
+    retry_policy: RetryPolicy | None
+    log: Any
+
+    def run_steps(self, steps: Steps[Any]) -> Any:
+        raise NotImplementedError
+
+    def _deliver_message(self, message: VoiceCall | SmsMessage, **options: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return policy_or_default(self.retry_policy)
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        authenticated: bool = True,
+    ) -> Any:
+        """One API call under the retry rules: the server's answer (status, headers, body), never 429/5xx."""
+        return self.run_steps(
+            exchange(Request(method, endpoint, json, params, authenticated), self.policy, self.log)
+        )
+
+    def get_system_status(self) -> Any:
+        """Read ``GET /system/status/``; it needs no authorization, so no token is sent."""
+        return self.run_steps(api.system_status(self.policy, self.log))
+
+    def get_balance(self) -> Any:
+        """Read the account balance (``GET /account/balance``): authenticated, read-only and free."""
+        return self.run_steps(api.balance(self.policy, self.log))
+
+    def get_senders(self) -> Any:
+        """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
+        return self.run_steps(api.senders(self.policy, self.log))
+
+    def delete_scheduled_sms(self, delete_id: int | str) -> Any:
+        """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
+        return self.run_steps(api.delete_scheduled_sms(delete_id, self.policy, self.log))
+
+    def place_voice_calls(
+        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
+    ) -> Any:
+        """
+        Call every recipient once, ``batch_size`` numbers a request; all checks run before the first.
+
+        ``caller_id`` falls back to the connection's ``caller_id`` extra. ``options``: ``batch_size``,
+        ``default_region``, ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
+        """
+        region = options.pop("default_region", None)
+        return self._deliver_message(VoiceCall(audio_url, recipients, caller_id, region), **options)
+
+    def send_sms(
+        self,
+        body: str,
+        recipients: Any,
+        sender: str | None = None,
+        scheduled_at: Any = None,
+        delete_id: int | str | None = None,
+        **options: Any,
+    ) -> Any:
+        """
+        Send an SMS to every recipient once (``POST /v1/messages``), ``batch_size`` numbers a request.
+
+        ``sender`` defaults to the connection's ``sender`` extra; ``scheduled_at`` (a timezone-aware
+        datetime or ISO 8601 text, in the future) sends later, cancellable with ``delete_id`` (made
+        up for a scheduled send without one). ``options``: ``batch_size``, ``default_region``,
+        ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
+        """
+        region = options.pop("default_region", None)
+        return self._deliver_message(
+            SmsMessage(body, recipients, sender, scheduled_at, delete_id, region), **options
+        )
+
+    def deliver(
+        self,
+        prepared: PreparedSend,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        ledger: Ledger | None = None,
+        on_unknown: str = "fail",
+    ) -> Any:
+        """
+        Send a prepared send in batches over one kept-alive session; never twice to anyone.
+
+        :param ledger: Where the send's record is kept (an operator passes its task's; default: memory).
+        :param on_unknown: ``"fail"``, ``"skip"`` or ``"resend"`` (see the delivery guarantees).
+        """
+        delivery = Delivery(
+            prepared, batch_size, ledger=ledger, on_unknown=on_unknown, policy=self.policy, log=self.log
+        )
+        return self.run_steps(delivery.steps())

@@ -96,6 +96,10 @@ class TaqnyatNotifier(BaseNotifier):
         """Send without blocking the event loop (triggerer, deadline alerts)."""
         import asyncio
 
-        prepared = self.message().prepare(await self.async_hook.get_settings())
-        ledger = await asyncio.to_thread(self._reachable, self._ledger(context, prepared))
-        await self.async_hook.deliver(prepared, self.batch_size, ledger=ledger)
+        hook = self.async_hook
+        try:
+            prepared = self.message().prepare(await hook.get_settings())
+            ledger = await asyncio.to_thread(self._reachable, self._ledger(context, prepared))
+            await hook.deliver(prepared, self.batch_size, ledger=ledger)
+        finally:
+            await hook.close()
