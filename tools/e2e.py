@@ -165,6 +165,122 @@ def write_dag(dags: Path) -> None:
     (dags / f"{DAG_ID}.py").write_text(source)
 
 
+KILL_DAG_ID = "taqnyat_e2e_kill"
+CLEAR_DAG_ID = "taqnyat_e2e_clear"
+KILL_NUMBERS = ["966500000011", "966500000012", "966500000013", "966500000014"]
+CLEAR_NUMBER = "966500000021"
+SEND_DAG = """
+import datetime
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False):
+    TaqnyatVoiceOperator(
+        task_id="call",
+        audio_url="https://cdn.example.com/alert.mp3",
+        recipients={recipients!r},
+        batch_size=1,
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=2),
+    )
+"""
+
+
+def write_send_dags(dags: Path) -> None:
+    """Two plain voice sends: one whose worker is killed mid-send, one that is cleared after success."""
+    for dag_id, recipients in ((KILL_DAG_ID, KILL_NUMBERS), (CLEAR_DAG_ID, [CLEAR_NUMBER])):
+        (dags / f"{dag_id}.py").write_text(SEND_DAG.format(dag_id=dag_id, recipients=recipients))
+
+
+def sent_to(sandbox_url: str, numbers: list[str]) -> list[str]:
+    """Every listed number in every voice request the sandbox received, answered or not."""
+    _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
+    bodies = [r.get("body") or {} for r in received["requests"] if r["endpoint"] == "voice"]
+    return [n for body in bodies for n in (body.get("recipients") or []) if n in numbers]
+
+
+def task_row(database_url: str, dag_id: str) -> tuple | None:
+    rows = query(
+        database_url,
+        "SELECT state, try_number, pid, hostname FROM task_instance WHERE dag_id = %s AND task_id = 'call'",
+        dag_id,
+    )
+    return rows[0] if rows else None
+
+
+def kill_mid_send(database_url: str, sandbox_url: str, api: str, jwt: str, logs: Path) -> list[str]:
+    """
+    SIGKILL the task process while the sandbox holds batch 2's answer; the scheduler retries it.
+
+    The retry must read the send ledger, see batch 2 in flight, send nothing and fail naming the
+    number that may have been called; batches 3 and 4 are never sent, nobody twice.
+    """
+    failures = []
+    procs.http(
+        "POST",
+        f"{sandbox_url}/_sandbox/faults",
+        {"kind": "hang", "endpoint": "voice", "skip": 1, "seconds": 90},
+    )
+    procs.http("POST", f"{api}/dags/{KILL_DAG_ID}/dagRuns", {"logical_date": None}, token=jwt)
+    procs.wait_until("batch 2 in flight", lambda: len(sent_to(sandbox_url, KILL_NUMBERS)) >= 2, seconds=180)
+    state, try_number, pid, hostname = task_row(database_url, KILL_DAG_ID) or (None, None, None, None)
+    log(f"{KILL_DAG_ID}: try {try_number} ({state}) runs as pid {pid} on {hostname}: SIGKILL")
+    if not pid:
+        return [f"{KILL_DAG_ID}: no pid recorded for the running task ({state})"]
+    os.kill(int(pid), signal.SIGKILL)
+    procs.wait_until(
+        f"{KILL_DAG_ID} to end",
+        lambda: (task_row(database_url, KILL_DAG_ID) or ("",))[0] in ("failed", "success"),
+        seconds=240,
+    )
+    state, try_number, _, _ = task_row(database_url, KILL_DAG_ID) or (None, None, None, None)
+    sent = sent_to(sandbox_url, KILL_NUMBERS)
+    log(f"{KILL_DAG_ID}: ended {state} on try {try_number}; numbers in requests: {sent}")
+    if (state, try_number) != ("failed", 2):
+        failures.append(f"{KILL_DAG_ID}: expected failed on try 2, got {state} on try {try_number}")
+    if sent != KILL_NUMBERS[:2]:
+        failures.append(
+            f"{KILL_DAG_ID}: the sandbox received {sent}, expected each of {KILL_NUMBERS[:2]} once"
+        )
+    try_logs = sorted((logs / "tasks").rglob(f"*{KILL_DAG_ID}*/**/attempt=2*.log")) or sorted(
+        path for path in (logs / "tasks").rglob("attempt=2*") if KILL_DAG_ID in str(path)
+    )
+    text = "".join(path.read_text(errors="replace") for path in try_logs)
+    if "UnresolvedDeliveryError" not in text or f"Maybe reached (1): {KILL_NUMBERS[1]}" not in text:
+        failures.append(f"{KILL_DAG_ID}: try 2's log does not name the unresolved batch ({try_logs})")
+    return failures
+
+
+def clear_after_success(database_url: str, sandbox_url: str, api: str, jwt: str, env: dict) -> list[str]:
+    """A completed send is history: ``airflow tasks clear`` makes it send again, exactly once."""
+    failures = []
+    procs.http("POST", f"{api}/dags/{CLEAR_DAG_ID}/dagRuns", {"logical_date": None}, token=jwt)
+    procs.wait_until(
+        f"{CLEAR_DAG_ID} to succeed",
+        lambda: (task_row(database_url, CLEAR_DAG_ID) or ("",))[0] == "success",
+        seconds=180,
+    )
+    cleared = subprocess.run(
+        airflow("tasks", "clear", "--yes", "--task-regex", "call", CLEAR_DAG_ID),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if cleared.returncode != 0:
+        return [f"airflow tasks clear failed: {cleared.stderr[-2000:]}"]
+    procs.wait_until(
+        f"{CLEAR_DAG_ID} to run again",
+        lambda: (task_row(database_url, CLEAR_DAG_ID) or ("", 0))[:2] == ("success", 2),
+        seconds=180,
+    )
+    sent = sent_to(sandbox_url, [CLEAR_NUMBER])
+    log(f"{CLEAR_DAG_ID}: cleared after success; {CLEAR_NUMBER} was in {len(sent)} request(s)")
+    if len(sent) != 2:
+        failures.append(f"{CLEAR_DAG_ID}: a cleared send should go out exactly once more, saw {len(sent)}")
+    return failures
+
+
 def airflow(*args: str) -> list[str]:
     return [sys.executable, "-m", "airflow", *args]
 
@@ -219,6 +335,7 @@ def run_deployment(work: Path) -> list[str]:
         }
     )
     write_dag(dags)
+    write_send_dags(dags)
     log("airflow db migrate (PostgreSQL)")
     migrate = subprocess.run(airflow("db", "migrate"), env=env, capture_output=True, text=True)
     if migrate.returncode != 0:
@@ -316,6 +433,9 @@ def run_deployment(work: Path) -> list[str]:
         if token in json.dumps(body):
             failures.append("the connection test's answer shows the token")
 
+    failures += kill_mid_send(database_url, sandbox_url, api, jwt, logs)
+    failures += clear_after_success(database_url, sandbox_url, api, jwt, env)
+
     _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
     for component, process in components.items():
         procs.stop(process)
@@ -339,7 +459,14 @@ def check_runs(database_url: str, received: dict) -> list[str]:
     )
     log(f"runs: {runs}")
     log(f"task instances: {tasks}")
-    voice = [r for r in received["requests"] if r["endpoint"] == "voice"]
+    # The kill and clear scenarios call numbers of their own; they are checked where they run.
+    others = {*KILL_NUMBERS, CLEAR_NUMBER}
+    voice = [
+        r
+        for r in received["requests"]
+        if r["endpoint"] == "voice" and not others & set((r.get("body") or {}).get("recipients") or [])
+    ]
+    received["calls"] = [c for c in received["calls"] if not others & set(c["accepted"])]
     statuses = [r for r in received["requests"] if r["endpoint"] == "status"]
     log(
         f"sandbox: {len(voice)} voice request(s), {len(statuses)} status request(s), {len(received['calls'])} call(s)"
