@@ -35,6 +35,10 @@ def test_the_core_imports_neither_airflow_nor_an_http_library(module):
     assert not {m for m in loaded if m.split(".")[0] in ("airflow", "requests", "aiohttp", "urllib3")}
 
 
-def test_the_sandbox_imports_no_airflow():
-    loaded = loaded_after_import("taqnyat_provider.sandbox.server")
+@pytest.mark.parametrize(
+    "module",
+    ["taqnyat_provider.sandbox.server", "taqnyat_provider.sandbox.__main__", "taqnyat_provider.testing"],
+)
+def test_the_sandbox_and_the_pytest_plugin_import_no_airflow(module):
+    loaded = loaded_after_import(module)
     assert not {m for m in loaded if m.split(".")[0] == "airflow"}
