@@ -348,3 +348,147 @@ def test_delete_acknowledgement():
         parse_acknowledgement(404, '{"statusCode":404,"message":"no scheduled message with deleteId 5"}')
     with pytest.raises(exc.TaqnyatResponseError):
         parse_acknowledgement(200, "{}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Numbers as the API spells them (a number is never both accepted and rejected)
+
+
+@pytest.mark.parametrize(
+    "spelled", ["+966511111111", "00966511111111", "966 51 111 1111", "+966-51-111-1111", "٩٦٦٥١١١١١١١١"]
+)
+def test_voice_rejection_spelled_otherwise_is_matched_by_digits(spelled):
+    body = {"ResponseStatus": "success", "messageId": "7", "Data": {"rejectedNumber": f"[{spelled}]"}}
+    result = parse_send_response(201, json.dumps(body), ["966500000000", "966511111111"])
+    assert result.accepted == ["966500000000"]
+    assert result.rejected == ["966511111111"]  # as it was sent
+
+
+def test_sms_lists_spelled_otherwise_are_reported_as_sent():
+    body = {
+        "statusCode": 201,
+        "messageId": "9",
+        "accepted": '["+966500000000", "00966512345678"]',
+        "rejected": "[+966 55 123 4567,]",
+    }
+    result = parse_send_response(201, json.dumps(body), ["966500000000", "966512345678", "966551234567"])
+    assert result.accepted == ["966500000000", "966512345678"]
+    assert result.rejected == ["966551234567"]
+
+
+def test_a_number_listed_both_accepted_and_rejected_counts_as_rejected():
+    body = {
+        "statusCode": 201,
+        "messageId": "9",
+        "accepted": "[+966500000000,966511111111]",
+        "rejected": "[966500000000]",
+    }
+    result = parse_send_response(201, json.dumps(body), ["966500000000", "966511111111"])
+    assert result.accepted == ["966511111111"]
+    assert result.rejected == ["966500000000"]
+    assert not set(result.accepted) & set(result.rejected)
+
+
+def test_each_number_is_reported_once():
+    body = {"statusCode": 201, "messageId": "9", "accepted": "[966500000000,+966500000000,00966500000000]"}
+    assert parse_send_response(201, json.dumps(body), ["966500000000"]).accepted == ["966500000000"]
+
+
+def test_a_listed_number_that_was_not_sent_is_kept_in_digits():
+    body = {
+        "statusCode": 201,
+        "messageId": "9",
+        "accepted": "[966500000000]",
+        "rejected": "[+20 100 123 4567]",
+    }
+    assert parse_send_response(201, json.dumps(body), ["966500000000"]).rejected == ["201001234567"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding
+
+
+def test_valid_json_is_never_run_through_the_loose_reader(monkeypatch):
+    from taqnyat_provider import responses
+
+    def must_not_run(text):
+        raise AssertionError("the loose reader ran on valid JSON")
+
+    monkeypatch.setattr(responses, "_read_loose_json", must_not_run)
+    assert parse_send_response(201, ref.SMS_SUCCESS, ["966500000000"]).message_id == "5452899970"
+    with pytest.raises(exc.TaqnyatResponseError, match="not a JSON object"):
+        decode_body("[1, 2]")  # valid JSON but not an object: not mended into one
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("a: 1", {"a": 1}),
+        ('"a": [1, 2,],', {"a": [1, 2]}),
+        ('{"a": {b: c, d: "e",},', {"a": {"b": "c", "d": "e"}}),
+        ("x: {", {"x": {}}),
+        (
+            'a: "x\\"y", b: true, c: null, d: -1.5e3, e: V-8',
+            {"a": 'x"y', "b": True, "c": None, "d": -1500.0, "e": "V-8"},
+        ),
+        (
+            'statusCode : 200 ,\n status : {\n service : "none"',
+            {"statusCode": 200, "status": {"service": "none"}},
+        ),
+    ],
+)
+def test_loose_json_that_is_read(body, expected):
+    assert decode_body(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '"a":',  # a key without a value
+        "[1 2]",  # two values in a row
+        "}",  # a stray closer
+        '{"a": 1}}',  # something after the object
+        '{"a": 1]',  # the wrong closer
+        "a: 5452abc",  # a number running into letters
+        "1, 2",  # not an object
+        "a: " + "[" * 65,  # deeper than any answer
+        '"a": "unterminated',
+        "a:: 1",
+    ],
+)
+def test_loose_json_that_is_not_read(body):
+    with pytest.raises(exc.TaqnyatResponseError, match="not a JSON object"):
+        decode_body(body)
+
+
+def test_error_code_in_broken_text_is_not_cut_from_a_longer_number():
+    with pytest.raises(exc.TaqnyatApiError) as raised:
+        parse_send_response(400, '"x": "y" "ErrorCode": 12345, garbage', ["966500000000"])
+    assert raised.value.code is None
+    with pytest.raises(exc.TaqnyatIpNotAuthorizedError):
+        parse_send_response(200, ref.VOICE_ERRORS[102], ["966500000000"])
+
+
+def test_a_huge_server_message_is_cut_to_an_excerpt():
+    body = json.dumps({"ResponseStatus": "fail", "Error": {"ErrorCode": 999, "MessageEn": "x" * 500_000}})
+    with pytest.raises(exc.TaqnyatApiError) as raised:
+        parse_send_response(400, body, ["966500000000"])
+    assert len(str(raised.value)) < 1000
+
+
+@pytest.mark.parametrize("value", ["1" * 5000, "9" * 65, "-" + "1" * 100, 10**100])
+def test_huge_numbers_are_unreadable_not_errors(value):
+    # int() of a 5,000-digit text raises ValueError (and is slow): such a text is no code or amount.
+    assert as_int(value) is None if isinstance(value, str) else as_int(value) == value
+    assert as_decimal(value) is None
+
+
+def test_deep_json_in_a_senders_string_is_no_list():
+    body = json.dumps({"statusCode": 200, "senders": "[" * 100_000})
+    assert parse_senders(200, body) == []
+
+
+def test_deep_valid_json_fails_as_a_response_error():
+    deep = '{"statusCode": 201, "messageId": "1", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    with pytest.raises(exc.TaqnyatResponseError):
+        parse_send_response(201, deep, ["966500000000"])
