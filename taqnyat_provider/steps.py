@@ -19,9 +19,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-MAX_BODY_BYTES = 1024 * 1024
-"""Transports read at most this much of an answer (plus one byte, so the parser sees it is too long)."""
-
 
 class Failure(enum.Enum):
     """How a request failed, from the point of view of "did the server get it?"."""

@@ -32,9 +32,9 @@ from taqnyat_provider.hooks.transport import (
     requests_failure,
 )
 from taqnyat_provider.messages import SmsMessage, VoiceCall
+from taqnyat_provider.responses import MAX_BODY_BYTES
 from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
-    MAX_BODY_BYTES,
     Answer,
     Call,
     Request,
@@ -136,7 +136,7 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
                 body = b""
                 for chunk in response.iter_content(CHUNK_BYTES):
                     body += chunk
-                    if len(body) > MAX_BODY_BYTES:
+                    if len(body) > MAX_BODY_BYTES:  # one byte more than the parser takes
                         break
                 return Answer(response.status_code, response.headers, body)
         except requests.RequestException as error:

@@ -22,9 +22,9 @@ from taqnyat_provider.hooks.transport import (
     read_settings,
 )
 from taqnyat_provider.messages import SmsMessage, VoiceCall
+from taqnyat_provider.responses import MAX_BODY_BYTES
 from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
-    MAX_BODY_BYTES,
     Answer,
     Call,
     Request,
@@ -108,7 +108,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
                 body = b""
                 async for chunk in response.content.iter_chunked(CHUNK_BYTES):
                     body += chunk
-                    if len(body) > MAX_BODY_BYTES:
+                    if len(body) > MAX_BODY_BYTES:  # one byte more than the parser takes
                         break
                 return Answer(response.status, response.headers, body)
         except aiohttp.ClientConnectorCertificateError as error:
