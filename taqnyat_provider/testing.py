@@ -89,8 +89,9 @@ class TaqnyatSandbox:
 
     def set_rate_limit(self, limit: RateLimit | str | None) -> RateLimit | None:
         """
-        Throttle the token like Taqnyat's gateway: ``"100/60s"`` answers requests beyond 100 in any
-        60 s with 429 and ``Retry-After``; None lifts it. Every test starts without a limit.
+        Throttle the token like Taqnyat's gateway: ``"100/60s"`` answers requests beyond 100 per
+        60 s (a fixed window; ``"100/60s sliding"`` for any 60 s) with 429 and ``Retry-After``;
+        None lifts it. Every test starts without a limit.
         """
         return self.state.set_rate_limit(limit)
 

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate-limit",
         metavar="N/WINDOW",
-        help="answer the token's requests beyond N in any WINDOW with 429 and Retry-After, e.g. 100/60s",
+        help="answer the token's requests beyond N per WINDOW with 429 and Retry-After, e.g. 100/60s"
+        " (a fixed window; '100/60s sliding' counts in any 60 s)",
     )
     args = parser.parse_args(argv)
     # The token comes from the environment, never the command line: argv is visible to every user.

@@ -31,7 +31,7 @@ class SandboxServer:
             ...
             assert len(sandbox.received("voice")) == 1
 
-    ``rate_limit="100/60s"`` answers the token's requests beyond 100 in any 60 s with 429 and a
+    ``rate_limit="100/60s"`` answers the token's requests beyond 100 per 60 s with 429 and a
     ``Retry-After``, as Taqnyat's gateway would; ``state.set_rate_limit`` changes it at run time.
     """
 

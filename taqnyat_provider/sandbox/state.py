@@ -46,20 +46,24 @@ RATE_LIMIT_FAULT = "rate_limit"
 """The ``fault`` recorded on a request the rate limit answered with 429."""
 _JSON_WHITESPACE = frozenset(" \t\n\r")
 _MAX_BODY_SIZE = 64 * 1024 * 1024
-_RATE_LIMIT = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)?\s*(s|sec|m|min|h)?\s*")
+_RATE_LIMIT = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+(?:\.[0-9]+)?)?\s*(s|sec|m|min|h)?(\s+sliding)?\s*")
 _UNIT_SECONDS = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
 class RateLimit:
     """
-    At most ``requests`` API requests per token in any ``window`` seconds (a sliding window).
+    At most ``requests`` API requests per token per ``window`` seconds.
 
-    Written ``100/60s`` (Taqnyat's published limit per connection), ``100/1m``, ``5/s`` or ``5/2.5s``.
+    Written ``100/60s`` (Taqnyat's published limit per connection), ``100/1m``, ``5/s`` or ``5/2.5s``:
+    a fixed window, as most API gateways count, which the token's first request opens and which
+    resets ``window`` seconds later, every slot at once. ``100/60s sliding`` counts in any
+    ``window`` seconds instead (stricter: no burst across a reset; slots free one by one).
     """
 
     requests: int
     window: float
+    sliding: bool = False
 
     def __post_init__(self) -> None:
         if self.requests < 1 or not (0 < self.window < math.inf):
@@ -71,12 +75,12 @@ class RateLimit:
             return value
         match = _RATE_LIMIT.fullmatch(str(value))
         if not match:
-            raise ValueError(f"Rate limit {value!r} is not like 100/60s (requests/window)")
-        requests, amount, unit = match.groups()
-        return cls(int(requests), float(amount or 1) * _UNIT_SECONDS[unit])
+            raise ValueError(f"Rate limit {value!r} is not like 100/60s or 100/60s sliding")
+        requests, amount, unit, sliding = match.groups()
+        return cls(int(requests), float(amount or 1) * _UNIT_SECONDS[unit], sliding=bool(sliding))
 
     def __str__(self) -> str:
-        return f"{self.requests}/{self.window:g}s"
+        return f"{self.requests}/{self.window:g}s" + (" sliding" if self.sliding else "")
 
 
 @dataclass
@@ -239,17 +243,21 @@ class SandboxState:
         """
         Count one request of the token against the rate limit, as an API gateway does.
 
-        Returns None when it may go on, else the seconds until the oldest request in the window
-        leaves it and a slot frees. Refused requests take no slot: a client that waits as told
-        gets through.
+        Returns None when it may go on, else the seconds until a slot frees: when the fixed window
+        resets, or when the oldest request leaves a sliding one. Refused requests take no slot, so
+        a client that waits as told finds one (with a fixed window, every client that was refused
+        finds one, as long as no more than ``requests`` of them came back at once).
         """
         with self._lock:
             limit = self.rate_limit
             if limit is None:
                 return None
             now = time.monotonic() if now is None else now
-            while self._admitted and self._admitted[0] <= now - limit.window:
-                self._admitted.popleft()
+            if limit.sliding:
+                while self._admitted and self._admitted[0] <= now - limit.window:
+                    self._admitted.popleft()
+            elif self._admitted and self._admitted[0] <= now - limit.window:
+                self._admitted.clear()  # the window is over: the next request opens a new one
             if len(self._admitted) < limit.requests:
                 self._admitted.append(now)
                 return None

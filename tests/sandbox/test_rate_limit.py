@@ -19,30 +19,47 @@ from tests.sandbox.client import SMS, TOKEN, VOICE, call
 
 
 @pytest.mark.parametrize(
-    ("text", "requests_", "window"),
+    ("text", "requests_", "window", "sliding"),
     [
-        ("100/60s", 100, 60.0),
-        ("100/60", 100, 60.0),
-        (" 100 / 1m ", 100, 60.0),
-        ("5/s", 5, 1.0),
-        ("5/2.5sec", 5, 2.5),
-        ("1000/1h", 1000, 3600.0),
+        ("100/60s", 100, 60.0, False),
+        ("100/60", 100, 60.0, False),
+        (" 100 / 1m ", 100, 60.0, False),
+        ("5/s", 5, 1.0, False),
+        ("5/2.5sec", 5, 2.5, False),
+        ("1000/1h", 1000, 3600.0, False),
+        ("100/60s sliding", 100, 60.0, True),
+        ("3/s  sliding ", 3, 1.0, True),
     ],
 )
-def test_rate_limits_are_written_requests_per_window(text, requests_, window):
+def test_rate_limits_are_written_requests_per_window(text, requests_, window, sliding):
     limit = RateLimit.parse(text)
-    assert (limit.requests, limit.window) == (requests_, window)
+    assert (limit.requests, limit.window, limit.sliding) == (requests_, window, sliding)
     assert RateLimit.parse(str(limit)) == limit
 
 
-@pytest.mark.parametrize("text", ["", "100", "0/60s", "100/0s", "-1/60s", "100/60d", "a/b", "100/60s/2"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "100", "0/60s", "100/0s", "-1/60s", "100/60d", "a/b", "100/60s/2", "100/60ssliding", "sliding"],
+)
 def test_a_rate_limit_that_cannot_be_read_is_refused(text):
     with pytest.raises(ValueError, match=r"[Rr]ate limit"):
         RateLimit.parse(text)
 
 
-def test_the_window_slides_and_refused_requests_take_no_slot():
+def test_a_fixed_window_opens_on_the_first_request_and_resets_every_slot_at_once():
     state = SandboxState(rate_limit="3/10s")
+    assert [state.admit(now=t) for t in (100.0, 104.0, 109.0)] == [None, None, None]
+    # Full until the window that t=100 opened ends at t=110, for every caller alike.
+    assert state.admit(now=109.2) == pytest.approx(0.8)
+    assert state.admit(now=109.9) == pytest.approx(0.1)
+    # At t=110 the three slots are free again, though t=104 and t=109 are less than 10 s ago.
+    assert [state.admit(now=t) for t in (111.0, 111.1, 111.2)] == [None, None, None]
+    assert state.admit(now=115.0) == pytest.approx(6.0)  # the window t=111 opened ends at t=121
+    assert state.admit(now=130.0) is None
+
+
+def test_a_sliding_window_frees_slots_one_by_one_and_refused_requests_take_none():
+    state = SandboxState(rate_limit="3/10s sliding")
     assert [state.admit(now=t) for t in (100.0, 101.0, 102.0)] == [None, None, None]
     # Full: the oldest (t=100) leaves the window at t=110.
     assert state.admit(now=104.0) == pytest.approx(6.0)
