@@ -8,13 +8,26 @@ Every check runs before any request, and a bad value is named in the error. No A
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from taqnyat_provider.exceptions import InvalidInputError, InvalidRecipientsError
 
-_SEPARATORS = re.compile(r"[\s\-.()/\u00a0\u200e\u200f]+")
+# What may stand between the digits of a number: the spaces of every script (not line breaks), the
+# invisible marks that Arabic and mixed-direction text carries (soft hyphen, zero-width space, word
+# joiner, LRM, RLM, ALM), and dashes, dots, slashes and parentheses in their ASCII, Unicode and
+# fullwidth forms, as ``phonenumbers`` allows them. Letters are never dropped: "1-800-FLOWERS" is
+# refused, not dialled.
+_SEPARATORS = re.compile(
+    "["
+    "\t \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"  # spaces
+    "\u00ad\u200b\u2060\u200e\u200f\u061c"  # invisible marks
+    "\\-\u2010-\u2015\u2212\uff0d.\uff0e/\uff0f()\uff08\uff09"  # dashes, dots, slashes, parentheses
+    "]+"
+)
+_PLUS_SIGNS = "+\uff0b"  # ASCII and fullwidth
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 _LIST_SPLIT = re.compile(r"[,;\n\r]+")
-_ASCII_DIGITS = re.compile(r"[0-9]+")
 MAX_RECIPIENTS = 100_000
 
 
@@ -69,34 +82,46 @@ def split_recipients(value: Any) -> list[str]:
     return entries
 
 
+def _ascii_digits(digits: str) -> str:
+    """Decimal digits of any script (Arabic-Indic ``٩٦٦``, Persian ``۹۶۶``, fullwidth U+FF10 to U+FF19...) in ASCII."""
+    return digits if digits.isascii() else "".join(str(unicodedata.decimal(char)) for char in digits)
+
+
 def normalize_number(entry: str, default_region: str | None = None) -> str:
     """
-    Return ``entry`` in Taqnyat's format: international digits without ``+`` or ``00``.
+    Return ``entry`` in Taqnyat's format: international ASCII digits without ``+`` or ``00``.
 
-    Spaces, dashes, dots and parentheses are dropped. A local number (leading 0) needs
-    ``default_region``. Raises ValueError with the reason when the number is not valid.
+    Spaces, dashes, dots and parentheses are dropped; digits of any script that ``phonenumbers``
+    reads (Arabic-Indic, Eastern Arabic-Indic, fullwidth, and every other Unicode decimal digit)
+    become ASCII digits. Letters, line breaks and any other character are refused. A local number
+    (leading 0) needs ``default_region``. Raises ValueError with the reason when the number is not
+    valid.
     """
     import phonenumbers
 
+    if any(char in _LINE_BREAKS for char in entry):
+        raise ValueError("contains a line break")
     compact = _SEPARATORS.sub("", entry)
     if not compact:
         raise ValueError("empty")
-    if compact.startswith("+"):
-        digits, local = compact[1:], False
-    elif compact.startswith("00"):
-        digits, local = compact[2:], False
-    elif compact.startswith("0"):
-        digits, local = compact[1:], True
-    else:
-        digits, local = compact, False
-    if not _ASCII_DIGITS.fullmatch(digits):
-        non_digits = sorted({char for char in digits if not ("0" <= char <= "9")})
-        raise ValueError(f"contains characters that are not ASCII digits: {''.join(non_digits)!r}")
+    international = compact[0] in _PLUS_SIGNS
+    written = compact[1:] if international else compact
+    if not written.isdecimal():
+        non_digits = sorted({char for char in written if not char.isdecimal()})
+        if not non_digits:
+            raise ValueError("no digits after the +")
+        raise ValueError(f"contains characters that are not digits: {''.join(non_digits)!r}")
+    digits = _ascii_digits(written)
+    local = False
+    if not international and digits.startswith("00"):
+        digits = digits[2:]
+    elif not international and digits.startswith("0"):
+        local = True
     if local:
         if not default_region:
             raise ValueError("a local number (leading 0) needs default_region, e.g. default_region='SA'")
         try:
-            parsed = phonenumbers.parse(compact, default_region.upper())
+            parsed = phonenumbers.parse(digits, default_region.upper())
         except phonenumbers.NumberParseException as error:
             raise ValueError(str(error)) from None
     else:
@@ -137,7 +162,7 @@ def normalize_recipients(value: Any, default_region: str | None = None) -> list[
 
 
 def normalize_caller_id(value: Any) -> str:
-    """A voice caller ID: a valid international number without ``00`` or ``+``."""
+    """A voice caller ID: a valid international number, returned in ASCII digits without ``00`` or ``+``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidInputError(
             "No caller_id: pass caller_id to the task or set the 'caller_id' extra on the connection"
@@ -147,6 +172,7 @@ def normalize_caller_id(value: Any) -> str:
             f"caller_id must be a phone number, got {type(value).__name__}: {value!r:.100}"
         )
     try:
-        return normalize_number(str(value))
+        # Whitespace around it (a template's last new line) goes; a line break inside is refused.
+        return normalize_number(str(value).strip())
     except ValueError as error:
         raise InvalidInputError(f"Invalid caller_id {value!r}: {error}") from None

@@ -97,9 +97,44 @@ def test_non_number_entries(entry):
         normalize_recipients(["966500000000", entry])
 
 
-def test_non_ascii_digits_rejected():
-    with pytest.raises(InvalidRecipientsError, match="not ASCII digits"):
-        normalize_recipients(["٩٦٦٥٠٠٠٠٠٠٠٠"])
+@pytest.mark.parametrize(
+    "written",
+    [
+        "٩٦٦٥٠٠٠٠٠٠٠٠",  # Arabic-Indic (U+0660-0669), as Saudi keyboards type them
+        "+٩٦٦ ٥٠ ٠٠٠ ٠٠٠٠",
+        "٠٠٩٦٦٥٠٠٠٠٠٠٠٠",  # the 00 prefix in Arabic-Indic digits
+        "۹۶۶۵۰۰۰۰۰۰۰۰",  # Eastern Arabic-Indic / Persian (U+06F0-06F9)
+        "\uff0b\uff19\uff16\uff16\uff15\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff10",  # fullwidth, plus sign too
+        "+९६६५००००००००",  # Devanagari
+        "\u200f+966\u00a050\u2011000\u20130000",  # RLM, no-break space, non-breaking hyphen, en dash
+        "٩٦٦-٥٠-000-0000",  # scripts mixed
+        "966\u202f50\u3000000\u00ad0000",  # narrow no-break and ideographic spaces, soft hyphen
+    ],
+)
+def test_unicode_digits_become_ascii_international_digits(written):
+    assert normalize_recipients([written]) == ["966500000000"]
+
+
+def test_local_number_in_arabic_indic_digits():
+    assert normalize_recipients(["٠٥٠٠٠٠٠٠٠٠"], default_region="SA") == ["966500000000"]
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("+966 ²00000000", "not digits: '²'"),  # a superscript is no decimal digit (phonenumbers agrees)
+        ("9665O0000000", "not digits: 'O'"),
+        ("1-800-FLOWERS", "not digits"),  # letters are refused, never read as a keypad
+        ("966\u2028500000000", "line break"),
+        ("966\x0b500000000", "line break"),
+        ("966500000000\x00", "not digits"),
+        ("+", "no digits"),
+        ("٩٦٦٥", "valid"),  # too short, whatever its script
+    ],
+)
+def test_what_phonenumbers_does_not_read_is_still_refused(written, reason):
+    with pytest.raises(InvalidRecipientsError, match=reason):
+        normalize_recipients([written])
 
 
 def test_huge_list_rejected_before_validation():
@@ -116,6 +151,21 @@ def test_newline_injection_is_split_not_sent():
 class TestCallerId:
     def test_normalized(self):
         assert normalize_caller_id("+966 50 000 0001") == "966500000001"
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "٩٦٦٥٠٠٠٠٠٠٠١",
+            "\uff0b\uff19\uff16\uff16\uff15\uff10\uff10\uff10\uff10\uff10\uff10\uff10\uff11",
+            " 966500000001\n",
+        ],
+    )
+    def test_unicode_digits_and_surrounding_whitespace(self, value):
+        assert normalize_caller_id(value) == "966500000001"
+
+    def test_line_break_inside_refused(self):
+        with pytest.raises(InvalidInputError, match="line break"):
+            normalize_caller_id("966500000001\r\nX-Evil: 1")
 
     @pytest.mark.parametrize("value", [None, "", "  "])
     def test_missing(self, value):
