@@ -54,13 +54,14 @@ CASES = {
         False,
         "100001",
     ),
-    "recipients-arabic-indic-digits": ("voice", {"recipients": ["٩٦٦٥٠٠٠٠٠٠٠٠"]}, False, "not ASCII digits"),
-    "recipients-fullwidth-digits": (
-        "sms",
-        {"recipients": ["９６６５００００００００"]},
+    # Arabic-Indic and fullwidth digits are read (see the test below); letters among them are not.
+    "recipients-arabic-indic-digits-and-letters": (
+        "voice",
+        {"recipients": ["٩٦٦٥٠٠abc٠٠"]},
         False,
-        "not ASCII digits",
+        "'٩٦٦٥٠٠abc٠٠'",
     ),
+    "recipients-fullwidth-too-short": ("sms", {"recipients": ["９６６５"]}, False, "'９６６５'"),
     "recipient-header-injection": ("voice", {"recipients": [f"{ALICE}\r\nX-Evil: 1"]}, False, "'X-Evil: 1'"),
     "local-number-without-region": ("sms", {"recipients": ["0500000000"]}, False, "needs default_region"),
     "audio-not-a-url": (
@@ -142,3 +143,12 @@ def test_bad_operator_arguments_fail_when_the_dag_is_parsed(arguments, message):
 
     with pytest.raises(InvalidInputError, match=message):
         TaqnyatSmsOperator(task_id="send", **SMS, **arguments)
+
+
+def test_arabic_indic_and_fullwidth_digits_are_sent_as_international_ascii_digits(sandbox):
+    source = DAG.replace("OPERATOR", "TaqnyatVoiceOperator").replace("NATIVE", "False")
+    arguments = {"audio_url": AUDIO, "recipients": ["٩٦٦٥٠٠٠٠٠٠٠٠", "+９６６ ５１２ ３４５ ６７８"]}
+    outcome = run_dag(source.replace("ARGUMENTS", ", ".join(f"{k}={v!r}" for k, v in arguments.items())))
+    assert outcome.task("send").state == "success"
+    [request] = sandbox.received("voice")
+    assert request.body["recipients"] == ["966500000000", "966512345678"]
