@@ -12,7 +12,7 @@ BIN = $(VENV)/bin
 comma = ,
 BIN_AF2 = $(VENV_AF2)/bin
 
-.PHONY: venv venv-airflow2 lint typecheck docs bench bench-short test test-airflow3 test-airflow2 test-e2e test-e2e-celery test-fast demo clean
+.PHONY: venv venv-airflow2 lint typecheck docs bench bench-short test test-airflow3 test-airflow2 test-e2e test-e2e-celery test-ui test-fast demo clean
 
 # $(1): venv folder, $(2): constraints file, $(3): extras
 define make_venv
@@ -54,6 +54,11 @@ test-airflow2: venv-airflow2
 test-e2e: venv
 	timeout 600 $(BIN)/python tools/e2e.py
 
+# The connection form in headless Chromium (Debian's, installed when missing) against an Airflow 3
+# api-server and the sandbox; regenerates the screenshots in docs/images/. About 1.5 minutes.
+test-ui: venv
+	timeout 600 $(BIN)/python tools/ui_test.py
+
 # The same on a distributed Airflow: CeleryExecutor with Redis (from Debian's packages when missing)
 # and two workers, a burst of mapped sends against the sandbox's rate limit; about 3 minutes, bounded at 10.
 test-e2e-celery: venv
@@ -68,7 +73,7 @@ bench-short: venv
 	$(BIN)/python benchmarks/run.py --short
 
 # The README's test command: lint, types, docs, the suite on Airflow 3.x and on 2.11, the deployment.
-test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery bench-short
+test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery test-ui bench-short
 
 test-fast: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit

@@ -1,0 +1,544 @@
+"""
+`make test-ui`: the Taqnyat connection form in a real browser, against a real Airflow 3 api-server.
+
+Headless Chromium from Debian's packages (installed when missing), driven by Playwright from PyPI
+(pointed at /usr/bin/chromium: no browser download), against ``airflow api-server`` on SQLite with
+the simple auth manager and the sandbox as the Taqnyat API. As a user would, it:
+
+* logs in, opens Admin > Connections > Add Connection and picks "Taqnyat";
+* checks the labels, placeholders, hints and hidden fields, and the Extra JSON box;
+* fills in a connection to the sandbox, flips every switch on and off, saves, and reads the stored
+  connection back through the REST API: it still verifies TLS;
+* presses the row's Test button and reads the success toast with the balance (and the failure
+  toast of a wrong token, and what Airflow's Test does with a connection that has no port);
+* turns "Allow insecure TLS" on and off again on the saved connection (Edit) and reads it back;
+* finds the token in no log and no toast.
+
+The screenshots in docs/images/ are taken here, so every run regenerates them. Every process is
+stopped by its PID; the working folder is removed. Exit status 0 means every check passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+CHROMIUM = Path("/usr/bin/chromium")
+# No GPU, no QUIC, no background traffic to Google: the browser talks to loopback only.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+USER = "ui"
+# The sandbox's port shows in the screenshots: a fixed one (when free) keeps them the same run to run.
+SANDBOX_PORT = 18089
+CONN_ID = "taqnyat_ui"
+EXTRA_LABELS = {
+    "timeout": "Timeout (seconds)",
+    "caller_id": "Default caller ID",
+    "sender": "Default SMS sender",
+    "allow_insecure_tls": "Allow insecure TLS (skip certificate verification)",
+    "ca_bundle": "CA bundle path",
+    "proxies": "Proxies",
+    "trust_env": "Use proxy/netrc settings from the worker's environment",
+}
+SWITCHES = ("allow_insecure_tls", "trust_env")
+# Airflow 3.3 shows no placeholder in an extra field: the example is in the hint under it.
+HINT_EXAMPLES = {
+    "caller_id": "Example: 966500000000",
+    "sender": "Example: MyBrand",
+    "ca_bundle": "Example: /etc/ssl/certs/company-ca.pem",
+    "proxies": 'Example: {"https": "http://proxy.internal:3128"}',
+}
+NEW_FORM_EXTRA = {
+    "timeout": 30,
+    "caller_id": None,
+    "sender": None,
+    "allow_insecure_tls": False,
+    "ca_bundle": None,
+    "proxies": None,
+    "trust_env": False,
+}
+
+
+def log(message: str) -> None:
+    print(f"==> [{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class Checks:
+    """Every check is printed; failures are collected so that one run reports them all."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def __call__(self, ok: object, what: str, detail: object = "") -> bool:
+        print(f"    {'ok  ' if ok else 'FAIL'} {what}" + (f": {detail}" if detail and not ok else ""))
+        if not ok:
+            self.failures.append(f"{what}: {detail}" if detail else what)
+        return bool(ok)
+
+
+# --------------------------------------------------------------------------------------------------
+# What the test runs against
+
+
+def ensure_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    log("Chromium is not installed: apt-get install chromium")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def start_sandbox(logs: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", SANDBOX_PORT))
+            port = SANDBOX_PORT
+        except OSError:
+            port = procs.free_port()
+    port_file = logs / "sandbox.port"
+    sandbox = procs.start(
+        [
+            sys.executable,
+            "-m",
+            "taqnyat_provider.sandbox",
+            "--port",
+            str(port),
+            "--port-file",
+            str(port_file),
+        ],
+        logs / "sandbox.log",
+        env,
+    )
+    procs.wait_until(
+        "the sandbox to listen", lambda: port_file.exists() and port_file.read_text(), seconds=30
+    )
+    return sandbox, f"http://127.0.0.1:{port}"
+
+
+def start_airflow(work: Path, token: str) -> tuple[dict[str, str], str, str, str]:
+    """Sandbox and api-server (SQLite, simple auth manager); returns env, UI URL, password, sandbox URL."""
+    home, logs = work / "airflow", work / "logs"
+    for folder in (home, logs, home / "dags"):
+        folder.mkdir()
+    env = {**os.environ, "TAQNYAT_SANDBOX_TOKEN": token}
+    env.pop("AIRFLOW_CONN_TAQNYAT_DEFAULT", None)
+    sandbox, sandbox_url = start_sandbox(logs, env)
+    log(f"sandbox (pid {sandbox.pid}) on {sandbox_url}")
+
+    port = procs.free_port()
+    password = secrets.token_hex(8)
+    (home / "passwords.json").write_text(json.dumps({USER: password}))
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            # DEBUG, so that the token search below also covers what debugging prints.
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
+        }
+    )
+    log("airflow db migrate (SQLite)")
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
+    )
+    if migrate.returncode != 0:
+        raise SystemExit(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
+    api = procs.start([sys.executable, "-m", "airflow", "api-server"], logs / "api-server.log", env)
+    url = f"http://127.0.0.1:{port}"
+    procs.wait_until(
+        "the api-server", lambda: procs.http("GET", f"{url}/api/v2/monitor/health")[0] == 200, seconds=180
+    )
+    log(f"airflow api-server (pid {api.pid}) on {url}")
+    return env, url, password, sandbox_url
+
+
+class Api:
+    """The REST API, as the UI's own backend: to read back what the form stored."""
+
+    def __init__(self, url: str, password: str) -> None:
+        self.base = f"{url}/api/v2"
+        status, body = procs.http("POST", f"{url}/auth/token", {"username": USER, "password": password})
+        if not body.get("access_token"):
+            raise SystemExit(f"no API token: HTTP {status} {body}")
+        self.jwt = body["access_token"]
+
+    def connection(self, conn_id: str) -> dict[str, Any]:
+        status, body = procs.http("GET", f"{self.base}/connections/{conn_id}", token=self.jwt)
+        if status != 200:
+            raise SystemExit(f"GET connection {conn_id}: HTTP {status} {body}")
+        return body
+
+    def create(self, body: dict[str, Any]) -> None:
+        status, answer = procs.http("POST", f"{self.base}/connections", body, token=self.jwt)
+        if status != 201:
+            raise SystemExit(f"POST connection {body['connection_id']}: HTTP {status} {answer}")
+
+
+def stored_settings(stored: dict[str, Any]) -> Any:
+    """The connection as the hook reads it: the provider's own rules, not a copy of them."""
+    from taqnyat_provider.connection_settings import settings_from_connection
+
+    return settings_from_connection(
+        host=stored.get("host"),
+        schema=stored.get("schema"),
+        port=stored.get("port"),
+        password="any-token",
+        extra=json.loads(stored.get("extra") or "{}"),
+    )
+
+
+def airflow_test_accepts_a_portless_connection(env: dict[str, str]) -> bool:
+    """Whether this Airflow's Test takes the UI's `port: 0` for a stored empty port (#73298)."""
+    code = (
+        "from airflow.api_fastapi.core_api.routes.public.connections import _same_endpoint\n"
+        "print(_same_endpoint(0, None))"
+    )
+    answer = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return answer.stdout.strip().splitlines()[-1] == "True"
+
+
+# --------------------------------------------------------------------------------------------------
+# The browser
+
+
+def screenshot(target: Any, name: str) -> None:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    target.screenshot(path=str(IMAGES / name), animations="disabled")
+    log(f"screenshot docs/images/{name}")
+
+
+def section(dialog: Any, name: str) -> None:
+    """Open one section of the connection form (Airflow 3.3 keeps one open at a time)."""
+    trigger = dialog.get_by_role("button", name=name, exact=True)
+    if trigger.get_attribute("aria-expanded") != "true":
+        trigger.click()
+    dialog.page.wait_for_timeout(300)
+
+
+def extra_json(dialog: Any) -> dict[str, Any]:
+    section(dialog, "Extra Fields JSON")
+    text = dialog.locator(".view-lines").inner_text().replace("\u00a0", " ")
+    return json.loads(text)
+
+
+def field_row(dialog: Any, label: str) -> Any:
+    """The form row whose label is ``label``: its input and the hint under it live inside."""
+    label_text = dialog.page.get_by_text(label, exact=True)
+    return dialog.locator("div[data-scope=field][data-part=root]").filter(has=label_text)
+
+
+def toast(page: Any, title: str) -> str:
+    """The text of the toast with ``title``; the toast is closed after reading."""
+    box = page.get_by_role("status").filter(has_text=title).last
+    box.wait_for(timeout=60_000)
+    return " ".join(box.inner_text().split())
+
+
+def test_button(page: Any, conn_id: str) -> Any:
+    return page.get_by_role("row").filter(has_text=conn_id).get_by_role("button", name="Test Connection")
+
+
+def away(page: Any) -> None:
+    """Move the mouse off the buttons: a button's tooltip covers its neighbours."""
+    page.mouse.move(600, 140)
+    page.wait_for_timeout(400)
+
+
+def login_and_open_connections(page: Any, url: str, password: str, check: Checks) -> None:
+    page.goto(f"{url}/")
+    page.get_by_label("Username").fill(USER)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/")
+    page.get_by_role("button", name="Admin").click()
+    page.get_by_role("menuitem", name="Connections").click()
+    page.wait_for_url(f"{url}/connections")
+    page.get_by_role("button", name="Add Connection").wait_for()
+    check(True, "log in, then Admin > Connections")
+
+
+def check_new_form(page: Any, check: Checks) -> Any:
+    """Add Connection, type Taqnyat: labels, placeholders, hidden fields, hints, the JSON box."""
+    page.get_by_role("button", name="Add Connection").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Connection ID").fill(CONN_ID)
+    dialog.get_by_role("combobox").click()
+    page.keyboard.type("Taqnyat")
+    page.keyboard.press("Enter")
+    dialog.get_by_text("Standard Fields").wait_for()
+
+    standard = dialog.locator("input[name], textarea[name]")
+    names = standard.evaluate_all("els => els.map(e => e.name)")
+    check(
+        {"host", "password", "port", "description"} <= set(names) and not {"login", "schema"} & set(names),
+        "standard fields: token, URL, port and description shown; login and schema hidden",
+        names,
+    )
+    for label in ("API base URL (optional)", "Bearer token", "Port"):
+        check(dialog.get_by_text(label, exact=True).is_visible(), f"label {label!r} shown")
+    for gone in ("Login", "Password", "Schema", "Host"):
+        check(dialog.get_by_text(gone, exact=True).count() == 0, f"no field labelled {gone!r}")
+    placeholders = {
+        name: dialog.locator(f"input[name={name}]").get_attribute("placeholder")
+        for name in ("host", "password", "port")
+    }
+    check(placeholders["host"] == "https://api.taqnyat.sa", "host placeholder", placeholders)
+    check("Developer > Application" in (placeholders["password"] or ""), "token placeholder", placeholders)
+    check((placeholders["port"] or "").startswith("443 "), "port placeholder asks for 443", placeholders)
+    check(dialog.locator("input[name=port]").get_attribute("type") == "number", "port is a number field")
+    screenshot(dialog, "connection-form.png")
+
+    section(dialog, "Extra Fields")
+    for name, label in EXTRA_LABELS.items():
+        row = field_row(dialog, label)
+        check(row.locator(f"[name=element_{name}]").count() == 1, f"extra field {name!r} labelled {label!r}")
+        if name in HINT_EXAMPLES:
+            hint = " ".join(row.inner_text().split())
+            check(HINT_EXAMPLES[name] in hint, f"{name}: hint shows {HINT_EXAMPLES[name]!r}", hint)
+    check(dialog.locator("[name=element_timeout]").input_value() == "30", "timeout is filled in with 30")
+    for name in SWITCHES:
+        check(not dialog.locator(f"[name=element_{name}]").is_checked(), f"switch {name} starts off")
+    screenshot(dialog, "connection-form-extra.png")
+
+    shown = extra_json(dialog)
+    check(shown == NEW_FORM_EXTRA, "Extra JSON box mirrors the fields (null = default)", shown)
+    return dialog
+
+
+def flip(dialog: Any, name: str) -> None:
+    # The switch's input is visually hidden; its label is what a user clicks.
+    dialog.locator(f"label:has(input[name=element_{name}])").click()
+
+
+def fill_and_save(page: Any, dialog: Any, sandbox_url: str, token: str, check: Checks) -> None:
+    section(dialog, "Standard Fields")
+    dialog.locator("input[name=host]").fill("http://127.0.0.1")
+    dialog.locator("input[name=password]").fill(token)
+    dialog.locator("input[name=port]").fill(sandbox_url.rsplit(":", 1)[1])
+    section(dialog, "Extra Fields")
+    dialog.locator("[name=element_caller_id]").fill("966500000001")
+    dialog.locator("[name=element_sender]").fill("MyBrand")
+
+    for name in SWITCHES:
+        flip(dialog, name)
+        check(dialog.locator(f"[name=element_{name}]").is_checked(), f"switch {name} turns on")
+    shown = extra_json(dialog)
+    check(all(shown.get(name) is True for name in SWITCHES), "the JSON box follows the switches: on", shown)
+    section(dialog, "Extra Fields")
+    for name in SWITCHES:
+        flip(dialog, name)
+        check(not dialog.locator(f"[name=element_{name}]").is_checked(), f"switch {name} turns off again")
+    shown = extra_json(dialog)
+    check(all(shown.get(name) is False for name in SWITCHES), "the JSON box follows the switches: off", shown)
+    dialog.get_by_role("button", name="Save").click()
+    dialog.wait_for(state="hidden")
+    page.get_by_role("row").filter(has_text=CONN_ID).wait_for()
+
+
+def check_stored(api: Api, conn_id: str, check: Checks, insecure: bool = False) -> None:
+    stored = api.connection(conn_id)
+    extra = json.loads(stored.get("extra") or "{}")
+    settings = stored_settings(stored)
+    check(
+        bool(extra.get("allow_insecure_tls")) is insecure and extra.get("trust_env") is False,
+        f"{conn_id}: stored switches allow_insecure_tls={insecure}, trust_env=false",
+        extra,
+    )
+    if insecure:
+        check(settings.verify is False, f"{conn_id}: the hook skips verification only when switched on")
+    else:
+        check(settings.verify is True, f"{conn_id}: the hook verifies TLS", settings.verify)
+    check(not getattr(settings, "trust_env", False), f"{conn_id}: the environment's proxies are not used")
+
+
+def press_test(page: Any, conn_id: str, title: str) -> str:
+    page.reload()  # no toast left from an earlier step
+    test_button(page, conn_id).click()
+    said = toast(page, title)
+    away(page)
+    return said
+
+
+def run(work: Path) -> list[str]:
+    from playwright.sync_api import sync_playwright
+
+    check = Checks()
+    token = secrets.token_hex(20)
+    env, url, password, sandbox_url = start_airflow(work, token)
+    api = Api(url, password)
+    sandbox_port = int(sandbox_url.rsplit(":", 1)[1])
+    toasts: list[str] = []
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(work / "chromium-profile"),  # a new, empty profile
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 1400},
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            login_and_open_connections(page, url, password, check)
+            dialog = check_new_form(page, check)
+            fill_and_save(page, dialog, sandbox_url, token, check)
+            stored = api.connection(CONN_ID)
+            check(stored.get("port") == sandbox_port, "the port is stored", stored.get("port"))
+            check_stored(api, CONN_ID, check)
+
+            procs.http("POST", f"{sandbox_url}/_sandbox/reset")
+            page.set_viewport_size({"width": 1280, "height": 560})
+            said = press_test(page, CONN_ID, "Test Connection Successful")
+            toasts.append(said)
+            check(
+                "Connected to Taqnyat. Balance: 100.000 SAR" in said,
+                "Test: success toast with the balance",
+                said,
+            )
+            screenshot(page, "connection-test.png")
+            _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
+            calls = [(r["method"], r["endpoint"], r["auth"]) for r in received["requests"]]
+            check(calls == [("GET", "balance", "ok")], "Test made one authenticated balance call", calls)
+
+            api.create(
+                {
+                    "connection_id": "taqnyat_wrong_token",
+                    "conn_type": "taqnyat",
+                    "host": "http://127.0.0.1",
+                    "port": sandbox_port,
+                    "password": "not-the-token",
+                }
+            )
+            said = press_test(page, "taqnyat_wrong_token", "Test Connection Failed")
+            toasts.append(said)
+            check(
+                "Taqnyat error 104" in said and "Bearer token" in said,
+                "Test: wrong token names the field",
+                said,
+            )
+            screenshot(page, "connection-test-wrong-token.png")
+
+            # Airflow 3.3.2's Test sends `port: 0` for an empty port and refuses the stored
+            # connection (fixed upstream in apache/airflow#73298): why the form asks for a port.
+            api.create(
+                {
+                    "connection_id": "taqnyat_no_port",
+                    "conn_type": "taqnyat",
+                    "host": sandbox_url,
+                    "password": token,
+                }
+            )
+            fixed = airflow_test_accepts_a_portless_connection(env)
+            expected = "Test Connection Successful" if fixed else "Test Connection Failed"
+            said = press_test(page, "taqnyat_no_port", expected)
+            toasts.append(said)
+            check(True, f"Test of a connection without a port: {'works' if fixed else 'refused'}", said)
+
+            edit_switch(page, api, check)
+        finally:
+            browser.close()
+
+    check(not any(token in said for said in toasts), "no toast shows the token")
+    leaks = [
+        str(path)
+        for path in (work / "logs").rglob("*")
+        if path.is_file() and token in path.read_text(errors="replace")
+    ]
+    check(not leaks, "the token is in no log (api-server at DEBUG, sandbox)", leaks)
+    return check.failures
+
+
+def edit_switch(page: Any, api: Api, check: Checks) -> None:
+    """An existing connection: the TLS switch on, saved; off again, saved: verification is back."""
+    for turn_on in (True, False):
+        away(page)
+        page.get_by_role("row").filter(has_text=CONN_ID).get_by_role("button", name="Edit Connection").click()
+        dialog = page.get_by_role("dialog")
+        section(dialog, "Extra Fields")
+        switch = dialog.locator("[name=element_allow_insecure_tls]")
+        check(switch.is_checked() is not turn_on, f"Edit: the TLS switch shows {'off' if turn_on else 'on'}")
+        flip(dialog, "allow_insecure_tls")
+        dialog.get_by_role("button", name="Save").click()
+        dialog.wait_for(state="hidden")
+        page.wait_for_timeout(500)
+        check_stored(api, CONN_ID, check, insecure=turn_on)
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+def main() -> int:
+    # `timeout` sends SIGTERM: turn it into SystemExit so that every process is still stopped.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    started = time.monotonic()
+    ensure_chromium()
+    work = Path(tempfile.mkdtemp(prefix="taqnyat-ui-"))
+    failures: list[str] = []
+    try:
+        failures = run(work)
+    except SystemExit as stop:
+        failures = [str(stop)]
+    except Exception as error:  # a Playwright timeout names the step that did not happen
+        failures = [f"{type(error).__name__}: {error}"]
+    finally:
+        for process in reversed(procs.STARTED):
+            procs.stop(process)
+            log(f"stopped {' '.join(map(str, process.args[1:4]))} (pid {process.pid})")
+        procs.STARTED.clear()
+        if failures:
+            for name in ("api-server", "sandbox"):
+                path = work / "logs" / f"{name}.log"
+                if path.exists():
+                    print(f"---- last lines of {name}.log")
+                    print("\n".join(path.read_text(errors="replace").splitlines()[-25:]))
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    if failures:
+        log(f"ui test FAILED after {elapsed:.0f} s:")
+        for failure in failures:
+            print(f"    - {failure}")
+        return 1
+    log(f"ui test passed in {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
