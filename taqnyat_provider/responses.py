@@ -11,6 +11,7 @@ length, which is at most ``MAX_BODY_BYTES`` (see the fuzz tests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import unicodedata
@@ -149,6 +150,11 @@ def as_number_list(value: Any) -> list[str]:
     if isinstance(value, (int, float)):
         text = as_text(value)
         return [text] if text else []
+    if isinstance(value, str) and "\\" in value and value.strip().startswith("["):
+        # JSON text with escapes ("\u0669..."): only json can read those. Without a backslash the
+        # split below reads the same numbers, and the trailing-comma form that json refuses.
+        with contextlib.suppress(ValueError, RecursionError):
+            value = json.loads(value)
     if isinstance(value, str):
         # Quotes go at once and the items are stripped by map: a long list costs C loops, not Python.
         text = value.strip().strip("[]").replace('"', "").replace("'", "")

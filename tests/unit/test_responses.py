@@ -492,3 +492,36 @@ def test_deep_valid_json_fails_as_a_response_error():
     deep = '{"statusCode": 201, "messageId": "1", "x": ' + "[" * 5000 + "]" * 5000 + "}"
     with pytest.raises(exc.TaqnyatResponseError):
         parse_send_response(201, deep, ["966500000000"])
+
+
+SENT = ["966500000000", "966511111111", "966522222222", "966533333333"]
+
+
+def spell(number: str, how: int) -> str:
+    """One of the ways an answer may write a number that was sent as international digits."""
+    arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    return [
+        number,
+        "+" + number,
+        "00" + number,
+        f"+{number[:3]} {number[3:5]} {number[5:]}",
+        number.translate(arabic),
+    ][how]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    accepted=st.lists(st.tuples(st.sampled_from(SENT), st.integers(0, 4)), max_size=6),
+    rejected=st.lists(st.tuples(st.sampled_from(SENT), st.integers(0, 4)), max_size=6),
+    lists_accepted=st.booleans(),
+)
+def test_a_number_is_never_both_accepted_and_rejected(accepted, rejected, lists_accepted):
+    body = {"statusCode": 201, "messageId": "1", "rejected": ",".join(spell(n, how) for n, how in rejected)}
+    if lists_accepted:
+        body["accepted"] = json.dumps([spell(n, how) for n, how in accepted])
+    result = parse_send_response(201, json.dumps(body), SENT)
+    assert not set(result.accepted) & set(result.rejected)
+    assert set(result.rejected) == {n for n, _ in rejected}
+    expected_accepted = {n for n, _ in accepted} if lists_accepted else set(SENT)
+    assert set(result.accepted) == expected_accepted - set(result.rejected)
+    assert len(result.accepted) == len(set(result.accepted))  # each number once, spelled as sent
