@@ -368,16 +368,21 @@ def mapped_burst(deployment: Deployment) -> list[str]:
         f"sandbox: {sum(requests_by_endpoint.values())} requests {dict(requests_by_endpoint)}, "
         f"{len(throttled)} answered 429 by the rate limit {received['rate_limit']}"
     )
-    logged_429 = 0
+    per_task: dict[str, int] = {}
     for worker in sorted(by_worker):
         tasks = sorted(by_worker[worker], key=lambda ti: (ti["task_id"], ti["map_index"]))
-        worker_429 = sum(throttled_attempts(task_log(deployment, run_id, ti)) for ti in tasks)
-        logged_429 += worker_429
-        names = ", ".join(f"{ti['task_id']}[{ti['map_index']}]" for ti in tasks)
+        for ti in tasks:
+            per_task[label(ti)] = throttled_attempts(task_log(deployment, run_id, ti))
+        worker_429 = sum(per_task[label(ti)] for ti in tasks)
+        names = ", ".join(label(ti) for ti in tasks)
         print(f"    {worker}: {len(tasks)} tasks, 429s waited out: {worker_429} — {names}", flush=True)
     sensor = next((ti for ti in instances if ti["task_id"] == "wait_for_taqnyat"), {})
     print(
         f"    wait_for_taqnyat: deferred, resumed from the triggerer on {sensor.get('hostname')}", flush=True
+    )
+    waits = collections.Counter(count for count in per_task.values() if count)
+    print(
+        f"    throttled tasks: {sum(waits.values())}, by 429s each: {dict(sorted(waits.items()))}", flush=True
     )
     print(f"    duplicates: {duplicates}", flush=True)
 
@@ -386,7 +391,7 @@ def mapped_burst(deployment: Deployment) -> list[str]:
     if len(sends) < 20:
         failures.append(f"expected at least 20 mapped send tasks, got {len(sends)}")
     not_first_try = [
-        f"{ti['task_id']}[{ti['map_index']}]: {ti['state']} on try {ti['try_number']}"
+        f"{label(ti)}: {ti['state']} on try {ti['try_number']}"
         for ti in instances
         if ti["state"] != "success" or ti["try_number"] != 1
     ]
@@ -398,6 +403,7 @@ def mapped_burst(deployment: Deployment) -> list[str]:
         failures.append("the status sensor never deferred")
     if not throttled:
         failures.append(f"the rate limit {RATE_LIMIT} never answered 429: the test proves nothing")
+    logged_429 = sum(per_task.values())
     if logged_429 != len(throttled):
         failures.append(f"the sandbox answered {len(throttled)} 429s, the tasks' logs show {logged_429}")
     for channel, counts in (("called", called), ("texted", texted)):
@@ -408,6 +414,10 @@ def mapped_burst(deployment: Deployment) -> list[str]:
     if any(r["auth"] != "missing" for r in received["requests"] if r["endpoint"] == "status"):
         failures.append("a status request carried the token")
     return failures
+
+
+def label(ti: dict) -> str:
+    return ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
 
 
 def task_log(deployment: Deployment, run_id: str, ti: dict) -> str:
