@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import procs
+from playwright.sync_api import Locator, Page, sync_playwright
+
+from taqnyat_provider.connection_settings import ConnectionSettings, settings_from_connection
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -210,10 +213,8 @@ class Api:
             raise SystemExit(f"POST connection {body['connection_id']}: HTTP {status} {answer}")
 
 
-def stored_settings(stored: dict[str, Any]) -> Any:
+def stored_settings(stored: dict[str, Any]) -> ConnectionSettings:
     """The connection as the hook reads it: the provider's own rules, not a copy of them."""
-    from taqnyat_provider.connection_settings import settings_from_connection
-
     return settings_from_connection(
         host=stored.get("host"),
         schema=stored.get("schema"),
@@ -237,13 +238,13 @@ def airflow_test_accepts_a_portless_connection(env: dict[str, str]) -> bool:
 # The browser
 
 
-def screenshot(target: Any, name: str) -> None:
+def screenshot(target: Page | Locator, name: str) -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     target.screenshot(path=str(IMAGES / name), animations="disabled")
     log(f"screenshot docs/images/{name}")
 
 
-def section(dialog: Any, name: str) -> None:
+def section(dialog: Locator, name: str) -> None:
     """Open one section of the connection form (Airflow 3.3 keeps one open at a time)."""
     trigger = dialog.get_by_role("button", name=name, exact=True)
     if trigger.get_attribute("aria-expanded") != "true":
@@ -251,36 +252,36 @@ def section(dialog: Any, name: str) -> None:
     dialog.page.wait_for_timeout(300)
 
 
-def extra_json(dialog: Any) -> dict[str, Any]:
+def extra_json(dialog: Locator) -> dict[str, Any]:
     section(dialog, "Extra Fields JSON")
     text = dialog.locator(".view-lines").inner_text().replace("\u00a0", " ")
     return json.loads(text)
 
 
-def field_row(dialog: Any, label: str) -> Any:
+def field_row(dialog: Locator, label: str) -> Locator:
     """The form row whose label is ``label``: its input and the hint under it live inside."""
     label_text = dialog.page.get_by_text(label, exact=True)
     return dialog.locator("div[data-scope=field][data-part=root]").filter(has=label_text)
 
 
-def toast(page: Any, title: str) -> str:
-    """The text of the toast with ``title``; the toast is closed after reading."""
+def toast(page: Page, title: str) -> str:
+    """The text of the toast with ``title``, once it shows (Airflow 3.3 shows one for about 5 s)."""
     box = page.get_by_role("status").filter(has_text=title).last
     box.wait_for(timeout=60_000)
     return " ".join(box.inner_text().split())
 
 
-def test_button(page: Any, conn_id: str) -> Any:
+def row_test_button(page: Page, conn_id: str) -> Locator:
     return page.get_by_role("row").filter(has_text=conn_id).get_by_role("button", name="Test Connection")
 
 
-def away(page: Any) -> None:
+def away(page: Page) -> None:
     """Move the mouse off the buttons: a button's tooltip covers its neighbours."""
     page.mouse.move(600, 140)
     page.wait_for_timeout(400)
 
 
-def login_and_open_connections(page: Any, url: str, password: str, check: Checks) -> None:
+def login_and_open_connections(page: Page, url: str, password: str, check: Checks) -> None:
     page.goto(f"{url}/")
     page.get_by_label("Username").fill(USER)
     page.get_by_label("Password").fill(password)
@@ -293,7 +294,7 @@ def login_and_open_connections(page: Any, url: str, password: str, check: Checks
     check(True, "log in, then Admin > Connections")
 
 
-def check_new_form(page: Any, check: Checks) -> Any:
+def check_new_form(page: Page, check: Checks) -> Locator:
     """Add Connection, type Taqnyat: labels, placeholders, hidden fields, hints, the JSON box."""
     page.get_by_role("button", name="Add Connection").click()
     dialog = page.get_by_role("dialog")
@@ -341,12 +342,12 @@ def check_new_form(page: Any, check: Checks) -> Any:
     return dialog
 
 
-def flip(dialog: Any, name: str) -> None:
+def flip(dialog: Locator, name: str) -> None:
     # The switch's input is visually hidden; its label is what a user clicks.
     dialog.locator(f"label:has(input[name=element_{name}])").click()
 
 
-def fill_and_save(page: Any, dialog: Any, sandbox_url: str, token: str, check: Checks) -> None:
+def fill_and_save(page: Page, dialog: Locator, sandbox_url: str, token: str, check: Checks) -> None:
     section(dialog, "Standard Fields")
     dialog.locator("input[name=host]").fill("http://127.0.0.1")
     dialog.locator("input[name=password]").fill(token)
@@ -387,17 +388,15 @@ def check_stored(api: Api, conn_id: str, check: Checks, insecure: bool = False) 
     check(not getattr(settings, "trust_env", False), f"{conn_id}: the environment's proxies are not used")
 
 
-def press_test(page: Any, conn_id: str, title: str) -> str:
+def press_test(page: Page, conn_id: str, title: str) -> str:
     page.reload()  # no toast left from an earlier step
-    test_button(page, conn_id).click()
+    row_test_button(page, conn_id).click()
     said = toast(page, title)
     away(page)
     return said
 
 
 def run(work: Path) -> list[str]:
-    from playwright.sync_api import sync_playwright
-
     check = Checks()
     token = secrets.token_hex(20)
     env, url, password, sandbox_url = start_airflow(work, token)
@@ -485,7 +484,7 @@ def run(work: Path) -> list[str]:
     return check.failures
 
 
-def edit_switch(page: Any, api: Api, check: Checks) -> None:
+def edit_switch(page: Page, api: Api, check: Checks) -> None:
     """An existing connection: the TLS switch on, saved; off again, saved: verification is back."""
     for turn_on in (True, False):
         away(page)
