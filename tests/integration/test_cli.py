@@ -31,7 +31,7 @@ def test_connection_test_through_the_cli(airflow_db, sandbox):
     said = " ".join((bad.stdout + bad.stderr).split())
     assert "Connection failed!" in said
     assert "Taqnyat error 104" in said
-    assert "put a valid token in the connection's password field" in said
+    assert "the connection's Bearer token field" in said
     assert [r.method for r in sandbox.received()] == ["GET", "GET"]
     assert SANDBOX_TOKEN not in good.stdout + good.stderr
 
