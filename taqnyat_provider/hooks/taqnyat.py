@@ -93,7 +93,7 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
     def settings(self) -> ConnectionSettings:
         conn = self.get_connection(self.taqnyat_conn_id)
         settings = read_settings(conn, conn.extra_dejson)
-        for warning in getattr(settings, "warnings", ()):
+        for warning in settings.warnings:
             self.log.warning("%s", warning)
         return settings
 
@@ -102,10 +102,8 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
         if self._session is None:
             settings = self.settings
             session = requests.Session()
-            # Plain http is for loopback only: no proxy from the environment may see its token.
-            session.trust_env = getattr(settings, "trust_env", False) and settings.base_url.startswith(
-                "https://"
-            )
+            # The settings allow the environment only for https (plain http is loopback only).
+            session.trust_env = settings.trust_env
             session.auth = NoAuth()
             session.verify = settings.verify
             session.proxies.update(settings.proxies)

@@ -62,7 +62,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
         if self._settings is None:
             conn = await get_async_connection(self.taqnyat_conn_id, hook=self)
             self._settings = read_settings(conn, await get_async_extra_dejson(conn))
-            for warning in getattr(self._settings, "warnings", ()):
+            for warning in self._settings.warnings:
                 self.log.warning("%s", warning)
         return self._settings
 
@@ -73,7 +73,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
             self._session = aiohttp.ClientSession(
                 headers=BASE_HEADERS,
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
-                trust_env=getattr(settings, "trust_env", False) and settings.base_url.startswith("https://"),
+                trust_env=settings.trust_env,
             )
         return self._session
 

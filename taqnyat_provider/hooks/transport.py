@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import requests
@@ -36,9 +37,14 @@ def read_settings(conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
     settings = settings_from_connection(
         host=conn.host, schema=conn.schema, port=conn.port, password=conn.password, extra=extra
     )
-    # Airflow masks the password itself; a token trimmed of whitespace is a new string to mask.
+    # Airflow masks the password itself; a token trimmed of whitespace is a new string to mask,
+    # and so is a password inside a proxy URL.
     if settings.token and settings.token != conn.password:
         mask_secret(settings.token)
+    for proxy in settings.proxies.values():
+        password = urlsplit(proxy).password
+        if password:
+            mask_secret(password)
     return settings
 
 
