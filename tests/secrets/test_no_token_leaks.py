@@ -7,6 +7,10 @@ failed task) in ``airflow dags test`` run as its own process with DEBUG logging 
 requests/urllib3 and aiohttp, against the sandbox CLI in another process. Then the token is
 searched for in: the run's whole output, every file under AIRFLOW_HOME (task and trigger logs),
 XCom, rendered template fields, serialized triggers, and the sandbox's console.
+
+The worker's environment is hostile too: ``HTTP_PROXY``/``HTTPS_PROXY`` name a proxy with a password
+(nothing listens there: a request through it would fail the run) and a ``.netrc`` holds a corporate
+password for every host. Neither may be used, and neither secret may show up anywhere.
 """
 
 from __future__ import annotations
@@ -79,8 +83,18 @@ def leak_run(tmp_path_factory):
     dags.mkdir()
     (dags / f"{DAG_ID}.py").write_text(DAG)
     token = "tq-" + secrets.token_hex(24)
+    netrc_secret, proxy_secret = "netrc-" + secrets.token_hex(12), "proxy-" + secrets.token_hex(12)
+    netrc = work / "netrc"
+    netrc.write_text(f"default login corporate password {netrc_secret}\n")
+    netrc.chmod(0o600)
+    proxy = f"http://corporate:{proxy_secret}@127.0.0.1:9"
     env = {
         **os.environ,
+        "NETRC": str(netrc),
+        "HTTP_PROXY": proxy,
+        "HTTPS_PROXY": proxy,
+        "http_proxy": proxy,
+        "https_proxy": proxy,
         "TAQNYAT_SANDBOX_TOKEN": token,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
@@ -130,7 +144,14 @@ def leak_run(tmp_path_factory):
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=10)
         console.close()
-    yield {"token": token, "run": run, "home": home, "work": work, "received": received}
+    yield {
+        "token": token,
+        "secrets": [token, netrc_secret, proxy_secret],
+        "run": run,
+        "home": home,
+        "work": work,
+        "received": received,
+    }
 
 
 def test_the_run_took_every_path(leak_run):
@@ -157,23 +178,23 @@ def airflow_in_process_comms(line: str) -> bool:
     return "Sending request" in line and "msg=MaskSecret(value=" in line and "supervisor.py" in line
 
 
-def test_token_not_in_the_run_output(leak_run):
+def test_no_secret_in_the_run_output(leak_run):
     run = leak_run["run"]
-    lines = [line for line in (run.stdout + run.stderr).splitlines() if leak_run["token"] in line]
-    ours = [
-        line.replace(leak_run["token"], "<TOKEN>")[:300]
-        for line in lines
-        if not airflow_in_process_comms(line)
-    ]
-    assert ours == []
+    for secret in leak_run["secrets"]:
+        lines = [line for line in (run.stdout + run.stderr).splitlines() if secret in line]
+        ours = [
+            line.replace(secret, "<SECRET>")[:300] for line in lines if not airflow_in_process_comms(line)
+        ]
+        assert ours == []
 
 
 def test_token_not_in_any_log_file(leak_run):
     # `airflow dags test` prints task logs (checked above); Airflow 2 also writes them to files.
     files = [path for path in leak_run["home"].rglob("*") if path.is_file() and path.suffix != ".db"]
     assert any(path.name == "airflow.cfg" for path in files)
-    leaked = [str(path) for path in files if leak_run["token"] in path.read_text(errors="replace")]
-    assert leaked == []
+    for secret in leak_run["secrets"]:
+        leaked = [str(path) for path in files if secret in path.read_text(errors="replace")]
+        assert leaked == []
 
 
 def test_token_not_in_the_database(leak_run):
@@ -187,7 +208,8 @@ def test_token_not_in_the_database(leak_run):
         assert connection.execute("SELECT COUNT(*) FROM rendered_task_instance_fields").fetchone()[0] > 0
         for table in tables:
             for row in connection.execute(f'SELECT * FROM "{table}"'):
-                assert leak_run["token"] not in repr(row), f"token stored in table {table}"
+                for secret in leak_run["secrets"]:
+                    assert secret not in repr(row), f"a secret is stored in table {table}"
     finally:
         connection.close()
 
@@ -195,7 +217,10 @@ def test_token_not_in_the_database(leak_run):
 def test_token_not_in_the_sandbox_console(leak_run):
     console = (leak_run["work"] / "sandbox-console.log").read_text()
     assert "auth=ok" in console
-    assert leak_run["token"] not in console
+    for secret in leak_run["secrets"]:
+        assert secret not in console
+    # The .netrc never replaced the Bearer token: no request came with other credentials.
+    assert "auth=invalid" not in console
 
 
 # --------------------------------------------------------------------------------------------------
