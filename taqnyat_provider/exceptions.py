@@ -209,12 +209,17 @@ class TaqnyatApiError(TaqnyatError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
+        """English, Arabic and the remedy as separate sentences, so no text is cut mid-sentence."""
         parts = [f"Taqnyat error {self.code}" if self.code is not None else "Taqnyat error"]
         if self.http_status is not None:
             parts.append(f"(HTTP {self.http_status})")
-        text = " / ".join(m for m in (self.message_en, self.message_ar) if m)
-        described = " ".join(parts) + (f": {text}" if text else "")
-        return f"{described}. {self.remedy}" if self.remedy else described
+        sentences = [
+            m.strip().rstrip(".") + "." for m in (self.message_en, self.message_ar) if m and m.strip()
+        ]
+        if self.remedy:
+            sentences.append(self.remedy)
+        headline = " ".join(parts)
+        return f"{headline}: {' '.join(sentences)}" if sentences else headline
 
 
 class TaqnyatBalanceEmptyError(TaqnyatApiError):

@@ -38,7 +38,7 @@ def test_unknown_code():
     error = exc.api_error(77, "New error", http_status=400)
     assert type(error) is exc.TaqnyatApiError
     assert error.code == 77
-    assert str(error) == "Taqnyat error 77 (HTTP 400): New error"
+    assert str(error) == "Taqnyat error 77 (HTTP 400): New error."
 
 
 def test_retry_safety_is_in_the_type_and_airflow_acts_on_it():
@@ -86,3 +86,9 @@ def test_the_boundary_keeps_the_original_as_cause_and_its_name_in_the_message():
 
 def test_errors_are_plain_exceptions():
     assert not isinstance(exc.TaqnyatError("x"), AirflowException)
+
+
+def test_english_arabic_and_the_remedy_are_separate_sentences():
+    text = str(exc.api_error(104, http_status=401))
+    entry = error_codes.CATALOG[104]
+    assert text == f"Taqnyat error 104 (HTTP 401): {entry.message_en}. {entry.message_ar}. {entry.remedy}"
