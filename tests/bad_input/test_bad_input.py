@@ -5,6 +5,8 @@ before any request reaches the sandbox (not even the balance check).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.dag_runner import run_dag
@@ -152,3 +154,48 @@ def test_arabic_indic_and_fullwidth_digits_are_sent_as_international_ascii_digit
     assert outcome.task("send").state == "success"
     [request] = sandbox.received("voice")
     assert request.body["recipients"] == ["966500000000", "966512345678"]
+
+
+# Bad connection settings: (what differs from the sandbox connection, text the log must show)
+BAD_SETTINGS = {
+    "port-out-of-range": ({"port": 70000}, "Port must be a whole number from 1 to 65535"),
+    "proxies-not-a-url": ({"extra": {"proxies": "not a url"}}, "Proxies ('proxies' extra)"),
+    "verify-typo": ({"extra": {"verify": "ture"}}, "Verify TLS ('verify' extra) must be true, false"),
+    "timeout-boolean": ({"extra": {"timeout": True}}, "Timeout (seconds) ('timeout' extra)"),
+    "token-not-ascii": ({"password": "tok\u00e9n-\u201cquoted\u201d"}, "Bearer token contains a character"),
+    "subdomain-of-localhost": (
+        {"host": "http://api.localhost:8080"},
+        "Refusing plain http:// for api.localhost",
+    ),
+}
+
+
+def bad_connection(sandbox, change: dict) -> str:
+    conn = json.loads(sandbox.connection_json(timeout=2, caller_id="966500000001", sender="Taqnyat.sa"))
+    extra = {**conn["extra"], **change.get("extra", {})}
+    return json.dumps({**conn, **{k: v for k, v in change.items() if k != "extra"}, "extra": extra})
+
+
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_a_bad_connection_setting_fails_the_first_try_naming_the_field(sandbox, capfd, monkeypatch, case):
+    change, message = BAD_SETTINGS[case]
+    monkeypatch.setenv("AIRFLOW_CONN_TAQNYAT_DEFAULT", bad_connection(sandbox, change))
+    source = DAG.replace("OPERATOR", "TaqnyatVoiceOperator").replace("NATIVE", "False")
+    outcome = run_dag(source.replace("ARGUMENTS", f"audio_url={AUDIO!r}, recipients=[{ALICE!r}]"))
+    assert (outcome.task("send").state, outcome.task("send").try_number) == ("failed", 1)
+    assert sandbox.received() == []
+    log = capfd.readouterr().out
+    assert message in log
+    assert "tok\u00e9n" not in log
+
+
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_a_bad_connection_setting_fails_the_connection_test_naming_the_field(sandbox, monkeypatch, case):
+    from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+
+    change, message = BAD_SETTINGS[case]
+    monkeypatch.setenv("AIRFLOW_CONN_TAQNYAT_DEFAULT", bad_connection(sandbox, change))
+    ok, said = TaqnyatHook().test_connection()
+    assert not ok
+    assert message in said
+    assert sandbox.received() == []
