@@ -60,9 +60,15 @@ class RetryPolicy:
         return http_status != 429 and http_status < 500
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before attempt ``attempt + 1``; a server's Retry-After wins, within bounds."""
+        """
+        Seconds to wait before attempt ``attempt + 1``; a server's Retry-After wins, within bounds.
+
+        Up to 10% more than Retry-After, at random: tasks refused in the same window (a burst of
+        mapped tasks) then come back spread out instead of all at the instant the window reopens.
+        """
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after_seconds)
+            wait = min(max(retry_after, 0.0), self.max_retry_after_seconds)
+            return wait * random.uniform(1.0, 1.1)
         backoff = self.backoff_seconds * (2 ** (attempt - 1))
         return min(backoff, self.max_backoff_seconds) * random.uniform(0.8, 1.0)
 

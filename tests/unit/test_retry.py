@@ -46,8 +46,8 @@ def test_retry_matrix(is_send, failure, status, retry_after, expected):
 
 def test_retry_after_is_honoured_and_bounded():
     policy = RetryPolicy(max_retry_after_seconds=10)
-    assert policy.delay(1, retry_after=3) == 3
-    assert policy.delay(1, retry_after=3600) == 10
+    assert 3 <= policy.delay(1, retry_after=3) <= 3.3  # never earlier than asked, spread a little
+    assert 10 <= policy.delay(1, retry_after=3600) <= 11
     assert 0.8 <= RetryPolicy(backoff_seconds=1).delay(1) <= 1.0
     assert RetryPolicy(backoff_seconds=1, max_backoff_seconds=4).delay(10) <= 4
 
@@ -112,7 +112,7 @@ def test_a_4xx_is_an_answer_to_parse_not_a_failure():
 
 def test_429_with_retry_after_is_retried_after_that_long():
     result, waits, attempts = run(POST, [Answer(429, {"Retry-After": "2"}), Answer(201, {}, b"ok")])
-    assert (result.status, waits, attempts) == (201, [2.0], 2)
+    assert (result.status, attempts) == (201, 2) and 2.0 <= waits[0] <= 2.2
 
 
 def test_attempts_running_out_on_a_safe_failure_is_transient():
