@@ -16,6 +16,9 @@ checks; they run one after the other on the same deployment:
   that every task succeeded on its first try (the hook waited out each 429 as ``Retry-After``
   said), that the sandbox answered 429 at least once, and that every recipient was called once and
   texted once: nobody twice.
+* :func:`killed_worker_resumes_elsewhere`: a send whose task process is SIGKILLed mid-send, and whose
+  worker is then stopped, is retried on the other worker and resumes from the send ledger: every
+  number in exactly one request.
 
 Every process is stopped by its PID; the working folder is removed. Exit status 0: all passed.
 """
@@ -427,7 +430,89 @@ def task_log(deployment: Deployment, run_id: str, ti: dict) -> str:
     return "".join(path.read_text(errors="replace") for path in sorted(folder.glob("attempt=*.log")))
 
 
-SCENARIOS: list[Callable[[Deployment], list[str]]] = [mapped_burst]
+KILL_DAG_ID = "taqnyat_e2e_celery_kill"
+KILL_NUMBERS = ["966500090001", "966500090002", "966500090003", "966500090004"]
+KILL_DAG = f"""
+import datetime
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG("{KILL_DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False):
+    TaqnyatVoiceOperator(
+        task_id="call",
+        audio_url="https://cdn.example.com/alert.mp3",
+        recipients={KILL_NUMBERS!r},
+        batch_size=1,
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=2),
+        on_unknown="skip",
+    )
+"""
+
+
+def killed_worker_resumes_elsewhere(deployment: Deployment) -> list[str]:
+    """
+    SIGKILL the task process while the sandbox holds batch 2's answer, and take its worker away.
+
+    The retry runs on the other worker, reads the send ledger (an Airflow Variable: nothing of it
+    lived on the dead worker), skips batch 1 (delivered) and batch 2 (outcome unknown,
+    ``on_unknown="skip"``), and sends batches 3 and 4: every number is in exactly one request.
+    """
+    failures: list[str] = []
+    (deployment.work / "dags" / f"{KILL_DAG_ID}.py").write_text(KILL_DAG)
+    procs.wait_until(
+        f"{KILL_DAG_ID} to be parsed",
+        lambda: procs.http("GET", f"{deployment.api}/dags/{KILL_DAG_ID}", token=deployment.jwt)[0] == 200,
+        seconds=120,
+    )
+    deployment.sandbox("POST", "faults", {"kind": "hang", "endpoint": "voice", "skip": 1, "seconds": 90})
+
+    def sent() -> list[str]:
+        requests = deployment.sandbox("GET", "requests")["requests"]
+        bodies = [r.get("body") or {} for r in requests if r["endpoint"] == "voice" and r["status"] != 429]
+        return [n for body in bodies for n in (body.get("recipients") or []) if n in KILL_NUMBERS]
+
+    def task_row() -> tuple:
+        rows = query(
+            deployment.database_url,
+            "SELECT state, try_number, pid, hostname FROM task_instance WHERE dag_id = %s AND task_id = 'call'",
+            KILL_DAG_ID,
+        )
+        return rows[0] if rows else (None, None, None, None)
+
+    deployment.rest("POST", f"/dags/{KILL_DAG_ID}/dagRuns", {"logical_date": None})
+    procs.wait_until("batch 2 in flight", lambda: len(sent()) >= 2, seconds=180)
+    state, try_number, pid, first_host = task_row()
+    log(
+        f"{KILL_DAG_ID}: try {try_number} ({state}) is pid {pid} on {first_host}: SIGKILL, then stop {first_host}"
+    )
+    if not pid or first_host not in deployment.workers:
+        return [f"no pid or worker recorded for the running task: {task_row()}"]
+    os.kill(int(pid), signal.SIGKILL)
+    stopped = deployment.workers.pop(first_host)
+    procs.stop(stopped)
+    procs.STARTED.remove(stopped)  # gone on purpose: no longer watched for an early exit
+    procs.wait_until(
+        f"{KILL_DAG_ID} to end", lambda: task_row()[0] in ("success", "failed"), seconds=240, interval=1
+    )
+    state, try_number, _, second_host = task_row()
+    numbers = sent()
+    log(f"{KILL_DAG_ID}: ended {state} on try {try_number} on {second_host}; numbers in requests: {numbers}")
+    if (state, try_number) != ("success", 2):
+        failures.append(f"expected success on try 2, got {state} on try {try_number}")
+    if second_host == first_host:
+        failures.append(f"try 2 ran on the killed worker {first_host}")
+    duplicates = sorted(n for n, count in collections.Counter(numbers).items() if count > 1)
+    if sorted(numbers) != KILL_NUMBERS or duplicates:
+        failures.append(f"every number once expected, the sandbox received {numbers}")
+    print(
+        f"    killed worker {first_host}; try 2 on {second_host}; duplicates: {len(duplicates)}", flush=True
+    )
+    return failures
+
+
+SCENARIOS: list[Callable[[Deployment], list[str]]] = [mapped_burst, killed_worker_resumes_elsewhere]
 
 
 # --------------------------------------------------------------------------------------------------
