@@ -14,7 +14,6 @@ removed again after the test). Imports nothing heavy until a test asks for the f
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -49,12 +48,13 @@ class TaqnyatSandbox:
     def state(self) -> SandboxState:
         return self._server.state
 
+    def connection_json(self, **extra: Any) -> str:
+        """A ``taqnyat`` connection to the sandbox, with these extras, as ``AIRFLOW_CONN_...`` JSON."""
+        return self._server.connection_json(**extra)
+
     def connect(self, conn_id: str = "taqnyat_default", **extra: Any) -> str:
         """Point the Airflow connection ``conn_id`` at the sandbox, with these extras; return its id."""
-        value = json.dumps(
-            {"conn_type": "taqnyat", "host": self.base_url, "password": self.token, "extra": extra}
-        )
-        self._monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+        self._monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", self.connection_json(**extra))
         return conn_id
 
     # -- what it received ---------------------------------------------------------------------------

@@ -31,9 +31,6 @@ os.environ.update(
 )
 os.environ.pop("AIRFLOW_CONN_TAQNYAT_DEFAULT", None)
 
-SANDBOX_TOKEN = "sbx-9f3c1e7a5b2d4c6e8f0a1b3c5d7e9f2a"
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
@@ -51,23 +48,11 @@ def airflow_db() -> Path:
     return _AIRFLOW_HOME
 
 
-@pytest.fixture(scope="session")
-def sandbox_server():
-    from taqnyat_provider.sandbox import SandboxServer
-
-    with SandboxServer(token=SANDBOX_TOKEN) as server:
-        yield server
-
-
 @pytest.fixture
-def sandbox(sandbox_server, monkeypatch):
-    """The sandbox, reset, with ``taqnyat_default`` pointing at it (2 s timeout)."""
-    sandbox_server.state.reset()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TAQNYAT_DEFAULT",
-        sandbox_server.connection_json(timeout=2, caller_id="966500000001", sender="Taqnyat.sa"),
-    )
-    return sandbox_server
+def sandbox(taqnyat_sandbox):
+    """The provider's public ``taqnyat_sandbox`` fixture, with a 2 s timeout so fault tests stay quick."""
+    taqnyat_sandbox.connect(timeout=2, caller_id="966500000001", sender="Taqnyat.sa")
+    return taqnyat_sandbox
 
 
 @pytest.fixture

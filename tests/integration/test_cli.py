@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import SANDBOX_TOKEN
+from urllib.parse import urlsplit
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +33,11 @@ def test_connection_test_through_the_cli(airflow_db, sandbox):
     assert "Taqnyat error 104" in said
     assert "the connection's Bearer token field" in said
     assert [r.method for r in sandbox.received()] == ["GET", "GET"]
-    assert SANDBOX_TOKEN not in good.stdout + good.stderr
+    assert sandbox.token not in good.stdout + good.stderr
 
 
 def test_uri_form_with_http_schema(airflow_db, sandbox):
-    uri = f"taqnyat://:{SANDBOX_TOKEN}@127.0.0.1:{sandbox.port}/http"
+    uri = f"taqnyat://:{sandbox.token}@127.0.0.1:{urlsplit(sandbox.base_url).port}/http"
     result = airflow("connections", "test", "taqnyat_default", conn=uri)
     assert "Connection success!" in result.stdout, result.stdout + result.stderr
     assert sandbox.received("balance")[0].auth == "ok"

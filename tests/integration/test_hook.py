@@ -12,9 +12,9 @@ import pytest
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
 from taqnyat_provider.messages import VoiceCall
-from tests.conftest import SANDBOX_TOKEN
 
 AUDIO = "https://cdn.example.com/alert.mp3"
+OWN_TOKEN = "sbx-own-9f3c1e7a5b2d4c6e8f0a1b3c5d7e9f2a"
 ALICE, BOB = "966500000000", "966512345678"
 
 
@@ -175,15 +175,15 @@ def test_token_never_in_sandbox_console_or_records(monkeypatch, fast_retries):
     from taqnyat_provider.sandbox import SandboxServer
 
     console = io.StringIO()
-    with SandboxServer(token=SANDBOX_TOKEN, console=console) as own:
+    with SandboxServer(token=OWN_TOKEN, console=console) as own:
         monkeypatch.setenv("AIRFLOW_CONN_TAQNYAT_DEFAULT", own.connection_json())
         hook = TaqnyatHook()
         hook.get_balance()
         hook.send_voice(AUDIO, "966500000001", [ALICE])
         snapshot = json.dumps(own.state.snapshot())
     assert "POST /voiceSend.php/ -> 201 auth=ok recipients=1" in console.getvalue()
-    assert SANDBOX_TOKEN not in console.getvalue()
-    assert SANDBOX_TOKEN not in snapshot
+    assert OWN_TOKEN not in console.getvalue()
+    assert OWN_TOKEN not in snapshot
 
 
 class TestAsyncHook:

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from tests.conftest import SANDBOX_TOKEN
 from tests.dag_runner import run_dag
 
 pytestmark = pytest.mark.integration
@@ -175,4 +174,4 @@ def test_token_never_logged(sandbox, capfd):
     run_dag(voice_dag(recipients=[ALICE]))
     captured = capfd.readouterr()
     assert "Taqnyat error 104" in captured.out
-    assert SANDBOX_TOKEN not in captured.out + captured.err
+    assert sandbox.token not in captured.out + captured.err
