@@ -6,10 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import pytest
-
-from urllib.parse import urlsplit
 
 pytestmark = pytest.mark.integration
 
