@@ -31,6 +31,7 @@ os.environ.update(
 )
 os.environ.pop("AIRFLOW_CONN_TAQNYAT_DEFAULT", None)
 
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
