@@ -26,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -537,43 +536,10 @@ def check_no_token(token: str, folders: list[Path]) -> list[str]:
     return [f"token leaked into {path}" for path in leaks]
 
 
-def _stop_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(f"stopped by signal {signum}")
-
-
 def main() -> int:
-    # `timeout` sends SIGTERM: turn it into SystemExit so that every process is still stopped.
-    signal.signal(signal.SIGTERM, _stop_on_signal)
-    started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="taqnyat-e2e-"))
-    keep = os.environ.get("TAQNYAT_E2E_KEEP") == "1"
-    failures: list[str] = []
-    try:
-        failures = run_deployment(work)
-    except SystemExit as stop:
-        failures = [str(stop)]
-    finally:
-        for process in reversed(procs.STARTED):
-            procs.stop(process, sig=signal.SIGINT if "postgres" in str(process.args) else signal.SIGTERM)
-        procs.STARTED.clear()
-        if failures:
-            for name in ("scheduler", "triggerer", "dag-processor", "api-server", "sandbox"):
-                path = work / "logs" / f"{name}.log"
-                if path.exists():
-                    print(f"---- last lines of {name}.log")
-                    print("\n".join(path.read_text(errors="replace").splitlines()[-25:]))
-        if keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    elapsed = time.monotonic() - started
-    if failures:
-        log(f"e2e FAILED after {elapsed:.0f} s:")
-        for failure in failures:
-            print(f"    - {failure}")
-        return 1
-    log(f"e2e passed in {elapsed:.0f} s")
-    return 0
+    return procs.run_deployment_test(
+        "e2e", run_deployment, ("scheduler", "triggerer", "dag-processor", "api-server", "sandbox")
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -529,47 +528,10 @@ def run(work: Path) -> list[str]:
     return failures
 
 
-def _stop_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(f"stopped by signal {signum}")
-
-
 def main() -> int:
-    # `timeout` sends SIGTERM: turn it into SystemExit so that every process is still stopped.
-    signal.signal(signal.SIGTERM, _stop_on_signal)
-    started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="taqnyat-e2e-celery-"))
-    keep = os.environ.get("TAQNYAT_E2E_KEEP") == "1"
-    failures: list[str] = []
-    try:
-        failures = run(work)
-    except SystemExit as stop:
-        failures = [str(stop)]
-    finally:
-        # Workers first (they hold tasks), then the scheduler and the rest, the databases last.
-        for process in reversed(procs.STARTED):
-            procs.stop(process, sig=signal.SIGINT if "postgres" in str(process.args) else signal.SIGTERM)
-            log(
-                f"stopped pid {process.pid} ({Path(str(process.args[0])).name} {' '.join(map(str, process.args[1:4]))})"
-            )
-        procs.STARTED.clear()
-        if failures:
-            for name in ("scheduler", "triggerer", "dag-processor", "api-server", *WORKERS, "sandbox"):
-                path = work / "logs" / f"{name}.log"
-                if path.exists():
-                    print(f"---- last lines of {name}.log")
-                    print("\n".join(path.read_text(errors="replace").splitlines()[-25:]))
-        if keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    elapsed = time.monotonic() - started
-    if failures:
-        log(f"e2e-celery FAILED after {elapsed:.0f} s:")
-        for failure in failures:
-            print(f"    - {failure}")
-        return 1
-    log(f"e2e-celery passed in {elapsed:.0f} s")
-    return 0
+    return procs.run_deployment_test(
+        "e2e-celery", run, ("scheduler", "triggerer", "dag-processor", "api-server", *WORKERS, "sandbox")
+    )
 
 
 if __name__ == "__main__":

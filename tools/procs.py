@@ -104,3 +104,52 @@ def http(method: str, url: str, payload: object = None, token: str | None = None
             return error.code, {"text": text[:300].decode(errors="replace")}
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
         return 0, {"error": str(error)}
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+def run_deployment_test(name: str, run: Callable[[Path], list[str]], log_names: tuple[str, ...]) -> int:
+    """
+    Run a deployment test in a fresh folder; stop everything it started, report, clean up.
+
+    ``run`` returns the failed checks. ``timeout`` sends SIGTERM: it becomes SystemExit, so every
+    process is still stopped by its PID (newest first: workers before the scheduler, the databases
+    last; PostgreSQL with SIGINT, its fast shutdown). ``TAQNYAT_E2E_KEEP=1`` keeps the folder.
+    """
+    import shutil
+    import tempfile
+
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix=f"taqnyat-{name}-"))
+    failures: list[str] = []
+    try:
+        failures = run(work)
+    except SystemExit as stop_reason:
+        failures = [str(stop_reason)]
+    finally:
+        for process in reversed(STARTED):
+            stop(process, sig=signal.SIGINT if "postgres" in str(process.args) else signal.SIGTERM)
+            what = " ".join(map(str, [Path(str(process.args[0])).name, *process.args[1:4]]))
+            print(f"==> stopped pid {process.pid} ({what}, exit {process.returncode})", flush=True)
+        STARTED.clear()
+        if failures:
+            for log_name in log_names:
+                path = work / "logs" / f"{log_name}.log"
+                if path.exists():
+                    print(f"---- last lines of {log_name}.log")
+                    print("\n".join(path.read_text(errors="replace").splitlines()[-25:]))
+        if os.environ.get("TAQNYAT_E2E_KEEP") == "1":
+            print(f"==> kept {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    if failures:
+        print(f"==> {name} FAILED after {elapsed:.0f} s:", flush=True)
+        for failure in failures:
+            print(f"    - {failure}")
+        return 1
+    print(f"==> {name} passed in {elapsed:.0f} s", flush=True)
+    return 0
