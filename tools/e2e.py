@@ -301,36 +301,23 @@ def run_deployment(work: Path) -> list[str]:
     api_password = secrets.token_hex(8)
     (home / "passwords.json").write_text(json.dumps({API_USER: api_password}))
     env.update(
+        procs.airflow_env(
+            home=home,
+            dags=dags,
+            logs=logs,
+            database_url=database_url,
+            api_port=api_port,
+            user=API_USER,
+            executor="LocalExecutor",
+            connection={"host": sandbox_url, "password": token, "extra": {"caller_id": "966500000001"}},
+        )
+    )
+    env.update(
         {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{API_USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs / "tasks"),
             # DEBUG everywhere, so that the token search below also covers what debugging prints.
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
-            "AIRFLOW_CONN_TAQNYAT_DEFAULT": json.dumps(
-                {
-                    "conn_type": "taqnyat",
-                    "host": sandbox_url,
-                    "password": token,
-                    "extra": {"caller_id": "966500000001"},
-                }
-            ),
         }
     )
     write_dag(dags)

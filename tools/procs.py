@@ -153,3 +153,43 @@ def run_deployment_test(name: str, run: Callable[[Path], list[str]], log_names: 
         return 1
     print(f"==> {name} passed in {elapsed:.0f} s", flush=True)
     return 0
+
+
+def airflow_env(
+    *,
+    home: Path,
+    dags: Path,
+    logs: Path,
+    database_url: str,
+    api_port: int,
+    user: str,
+    executor: str,
+    connection: dict,
+) -> dict[str, str]:
+    """
+    What every deployment test's Airflow processes share: the folders, the metadata database, the
+    api-server with the simple auth manager (the user's password is in ``home/passwords.json``),
+    short heartbeats, and ``taqnyat_default`` as the ``connection`` dict. Callers add their own.
+    """
+    import secrets
+
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": executor,
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs / "tasks"),
+        "AIRFLOW_CONN_TAQNYAT_DEFAULT": json.dumps({"conn_type": "taqnyat", **connection}),
+    }
