@@ -180,18 +180,18 @@ def test_a_successful_send_removes_ledgers_older_than_the_retention(sandbox):
 
 NOTIFIER_DAG = """
 import pendulum
-from airflow.providers.common.compat.sdk import DAG
-from airflow.providers.standard.operators.python import PythonOperator
+from airflow.providers.common.compat.sdk import DAG, task
 from taqnyat_provider.notifications.voice import TaqnyatVoiceNotifier
-
-def fail():
-    raise RuntimeError("the nightly load failed")
 
 call_on_call = TaqnyatVoiceNotifier(audio_url="https://cdn.example.com/alert.mp3", recipients={recipients!r})
 
 with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
     # The same callback twice for one failure: the second finds the first's ledger entry.
-    PythonOperator(task_id="load", python_callable=fail, on_failure_callback=[call_on_call, call_on_call])
+    @task(on_failure_callback=[call_on_call, call_on_call])
+    def load():
+        raise RuntimeError("the nightly load failed")
+
+    load()
 """
 
 
