@@ -72,8 +72,33 @@ bench: venv
 bench-short: venv
 	$(BIN)/python benchmarks/run.py --short
 
+.PHONY: dist test-floors test-python test-dist
+
+# The wheel and the sdist in dist/; uv builds the sdist first and the wheel from it, so a file the
+# sdist leaves out is missing from the wheel too.
+dist: venv
+	rm -rf dist
+	$(BIN)/uv build --quiet --out-dir dist
+
+# The wheel with the lowest versions it declares (uv's lowest-direct), in fresh venvs on the lowest
+# Python: everything at its floor (Airflow 2.11.0), then Airflow 3.3 with the provider's requirements at
+# theirs; unit tests and DAG runs in each. About 2 minutes.
+test-floors: dist
+	timeout 900 $(BIN)/python tools/test_matrix.py floors
+
+# The wheel on the Pythons above the floor, up to the newest Airflow 3.3's constraints install on here
+# (3.12, 3.13), with those constraints; same tests. About 2.5 minutes.
+test-python: dist
+	timeout 600 $(BIN)/python tools/test_matrix.py python
+
+# The wheel and sdist carry LICENSE and the metadata; the wheel alone, in a clean venv with Airflow 3's
+# constraints, is listed by `airflow providers list` with its version, runs `taqnyat-sandbox` and passes
+# `airflow connections test` against it. About 1 minute.
+test-dist: dist
+	timeout 600 $(BIN)/python tools/test_dist.py
+
 # The README's test command: lint, types, docs, the suite on Airflow 3.x and on 2.11, the deployment.
-test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery test-ui bench-short
+test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery test-ui bench-short test-floors test-python test-dist
 
 test-fast: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
