@@ -543,4 +543,7 @@ def create_app(state: SandboxState, console: TextIO | None = None) -> web.Applic
     app.router.add_post("/_sandbox/senders", admin_senders)
     app.router.add_get("/_sandbox/rate-limit", admin_rate_limit)
     app.router.add_post("/_sandbox/rate-limit", admin_rate_limit)
+    from taqnyat_provider.sandbox.audio import audio_routes  # audio files for the voice preflight
+
+    app.router.add_routes(audio_routes(state, app[CONSOLE_KEY]))  # type: ignore[arg-type]
     return app
