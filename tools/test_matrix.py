@@ -204,12 +204,22 @@ class Environment:
         )
 
 
+KEEP = False  # --keep
+
+
+def passed(env: Environment, done: list[Environment]) -> None:
+    """Remove a passing environment at once (a failing one stays to be looked into)."""
+    done.append(env)
+    if not KEEP:
+        shutil.rmtree(env.path, ignore_errors=True)
+
+
 def floors(wheel: Path, metadata: email.message.Message, pytest_args: list[str]) -> list[Environment]:
     reqs = requirements(metadata)
     floors_by_name = {r.name.lower(): floor(r) for r in reqs}
     lowest_python = str(metadata["Requires-Python"]).removeprefix(">=")
     tools = pinned(AIRFLOW3_CONSTRAINTS, TEST_TOOLS)
-    done = []
+    done: list[Environment] = []
 
     # Everything at its floor. The requirements are passed as direct ones: uv's lowest-direct treats a
     # wheel's own requirements as transitive and would otherwise take their newest versions.
@@ -222,7 +232,7 @@ def floors(wheel: Path, metadata: email.message.Message, pytest_args: list[str])
     assert not above, f"installed above the declared floor, so the floor is not tested: {above}"
     check_wheel_is_tested(env.python, metadata["Version"])
     env.pytest([*TESTS, *pytest_args])
-    done.append(env)
+    passed(env, done)
 
     # Airflow 3.3 as tested (its constraints), the provider's requirements as low as it lets them be.
     airflow_pin = pinned(AIRFLOW3_CONSTRAINTS, ("apache-airflow",))[0]
@@ -254,21 +264,21 @@ def floors(wheel: Path, metadata: email.message.Message, pytest_args: list[str])
     assert got["apache-airflow"] == airflow_pin.split("==")[1], got
     check_wheel_is_tested(env.python, metadata["Version"])
     env.pytest([*TESTS, *pytest_args])
-    done.append(env)
+    passed(env, done)
     return done
 
 
 def newest(
     wheel: Path, metadata: email.message.Message, versions: list[str], pytest_args: list[str]
 ) -> list[Environment]:
-    done = []
+    done: list[Environment] = []
     for version in versions:
         env = Environment(f"python{version}", version)
         env.create()
         env.install(["-c", str(AIRFLOW3_CONSTRAINTS), str(wheel), *pinned(AIRFLOW3_CONSTRAINTS, TEST_TOOLS)])
         check_wheel_is_tested(env.python, metadata["Version"])
         env.pytest([*TESTS, *pytest_args])
-        done.append(env)
+        passed(env, done)
     return done
 
 
@@ -279,9 +289,16 @@ def main() -> None:
     parser.add_argument("job", choices=["floors", "python"])
     parser.add_argument("--python", action="append", help="for `python`: a version such as 3.13 (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the environments after they pass")
-    parser.add_argument("pytest_args", nargs="*", help="more pytest arguments, after --")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    # Everything after `--` goes to pytest as it is.
+    ours, pytest_args = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
+    args = parser.parse_args(ours)
+    args.pytest_args = pytest_args
 
+    global KEEP
+    KEEP = args.keep
     wheel = the_wheel()
     metadata = wheel_metadata(wheel)
     started = time.monotonic()
@@ -290,8 +307,6 @@ def main() -> None:
     else:
         done = newest(wheel, metadata, args.python or list(PYTHONS_ABOVE_FLOOR), args.pytest_args)
     if not args.keep:
-        for env in done:
-            shutil.rmtree(env.path, ignore_errors=True)
         with contextlib.suppress(OSError):
             MATRIX.rmdir()
     say(f"{args.job}: {', '.join(e.name for e in done)} passed in {time.monotonic() - started:.0f} s")
