@@ -1,9 +1,11 @@
 """
-`make test-ui`: the Taqnyat connection form in a real browser, against a real Airflow 3 api-server.
+`make test-ui`: the Taqnyat connection form and a voice task in a real browser, against a real
+Airflow 3 deployment.
 
 Headless Chromium from Debian's packages (installed when missing), driven by Playwright from PyPI
-(pointed at /usr/bin/chromium: no browser download), against ``airflow api-server`` on SQLite with
-the simple auth manager and the sandbox as the Taqnyat API. As a user would, it:
+(pointed at /usr/bin/chromium: no browser download), against Airflow's api-server, dag-processor
+and scheduler (LocalExecutor) on SQLite with the simple auth manager, and the sandbox as the
+Taqnyat API. As a user would, it:
 
 * logs in, opens Admin > Connections > Add Connection and picks "Taqnyat";
 * checks the labels, placeholders, hints and hidden fields, and the Extra JSON box;
@@ -12,7 +14,11 @@ the simple auth manager and the sandbox as the Taqnyat API. As a user would, it:
 * presses the row's Test button and reads the success toast with the balance (and the failure
   toast of a wrong token, and what Airflow's Test does with a connection that has no port);
 * turns "Allow insecure TLS" on and off again on the saved connection (Edit) and reads it back;
-* finds the token in no log and no toast.
+* triggers a DAG whose voice task uses that connection; once the scheduler ran it, opens the task
+  instance's log page (the delivery lines: batch, recipients, message id, cost in SAR) and its
+  XCom tab (message ids, accepted numbers, cost, currency), and compares them with what the
+  sandbox received and answered;
+* finds the token in no log (api-server, scheduler, dag-processor, the task's log) and no toast.
 
 The screenshots in docs/images/ are taken here, so every run regenerates them. Every process is
 stopped by its PID; the working folder is removed. Exit status 0 means every check passed.
@@ -37,6 +43,7 @@ import procs
 from playwright.sync_api import Locator, Page, sync_playwright
 
 from taqnyat_provider.connection_settings import ConnectionSettings, settings_from_connection
+from taqnyat_provider.sandbox.state import VOICE_PRICE_PER_CALL
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -56,6 +63,30 @@ USER = "ui"
 # The sandbox's port shows in the screenshots: a fixed one (when free) keeps them the same run to run.
 SANDBOX_PORT = 18089
 CONN_ID = "taqnyat_ui"
+CALL_DAG_ID = "taqnyat_ui_call"
+CALL_TASK_ID = "call_rota"
+ROTA = ["966500000000", "966512345678", "966551234567"]
+# A voice task on the connection saved through the form (its caller ID comes from the form too).
+CALL_DAG = f"""
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG(
+    "{CALL_DAG_ID}",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Riyadh"),
+    catchup=False,
+    tags=["taqnyat"],
+):
+    TaqnyatVoiceOperator(
+        task_id="{CALL_TASK_ID}",
+        taqnyat_conn_id="{CONN_ID}",
+        audio_url="https://cdn.example.com/audio/daily-reminder.mp3",
+        recipients={ROTA!r},
+    )
+"""
 EXTRA_LABELS = {
     "timeout": "Timeout (seconds)",
     "caller_id": "Default caller ID",
@@ -121,6 +152,9 @@ def ensure_chromium() -> None:
 
 def start_sandbox(logs: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
+        # As the sandbox binds (aiohttp sets SO_REUSEADDR): a port that an earlier run left in
+        # TIME_WAIT is still free for it.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", SANDBOX_PORT))
             port = SANDBOX_PORT
@@ -147,12 +181,16 @@ def start_sandbox(logs: Path, env: dict[str, str]) -> tuple[subprocess.Popen, st
 
 
 def start_airflow(work: Path, token: str) -> tuple[dict[str, str], str, str, str]:
-    """Sandbox and api-server (SQLite, simple auth manager); returns env, UI URL, password, sandbox URL."""
-    home, logs = work / "airflow", work / "logs"
-    for folder in (home, logs, home / "dags"):
+    """
+    Sandbox, api-server, dag-processor and scheduler (LocalExecutor on SQLite, as ``airflow
+    standalone`` runs them: on Airflow 3 task runners reach the database only through the
+    api-server); returns env, UI URL, password, sandbox URL.
+    """
+    home, logs, dags = work / "airflow", work / "logs", work / "airflow" / "dags"
+    for folder in (home, logs, dags):
         folder.mkdir()
+    (dags / f"{CALL_DAG_ID}.py").write_text(CALL_DAG)
     env = {**os.environ, "TAQNYAT_SANDBOX_TOKEN": token}
-    env.pop("AIRFLOW_CONN_TAQNYAT_DEFAULT", None)
     sandbox, sandbox_url = start_sandbox(logs, env)
     log(f"sandbox (pid {sandbox.pid}) on {sandbox_url}")
 
@@ -160,18 +198,24 @@ def start_airflow(work: Path, token: str) -> tuple[dict[str, str], str, str, str
     password = secrets.token_hex(8)
     (home / "passwords.json").write_text(json.dumps({USER: password}))
     env.update(
+        procs.airflow_env(
+            home=home,
+            dags=dags,
+            logs=logs,
+            database_url=f"sqlite:///{home / 'airflow.db'}",
+            api_port=port,
+            user=USER,
+            executor="LocalExecutor",
+            connection={},
+        )
+    )
+    # The voice task uses the connection saved through the form: none comes from the environment.
+    env.pop("AIRFLOW_CONN_TAQNYAT_DEFAULT", None)
+    env.update(
         {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
             # DEBUG, so that the token search below also covers what debugging prints.
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
         }
@@ -188,6 +232,10 @@ def start_airflow(work: Path, token: str) -> tuple[dict[str, str], str, str, str
         "the api-server", lambda: procs.http("GET", f"{url}/api/v2/monitor/health")[0] == 200, seconds=180
     )
     log(f"airflow api-server (pid {api.pid}) on {url}")
+    # Started now, so that the call DAG is parsed while the browser works on the connection form.
+    for component in ("dag-processor", "scheduler"):
+        process = procs.start([sys.executable, "-m", "airflow", component], logs / f"{component}.log", env)
+        log(f"airflow {component} (pid {process.pid})")
     return env, url, password, sandbox_url
 
 
@@ -206,6 +254,18 @@ class Api:
         if status != 200:
             raise SystemExit(f"GET connection {conn_id}: HTTP {status} {body}")
         return body
+
+    def get(self, path: str) -> dict[str, Any]:
+        status, body = procs.http("GET", f"{self.base}/{path}", token=self.jwt)
+        return body if status == 200 else {}
+
+    def trigger(self, dag_id: str) -> str:
+        status, body = procs.http(
+            "POST", f"{self.base}/dags/{dag_id}/dagRuns", {"logical_date": None}, token=self.jwt
+        )
+        if status != 200:
+            raise SystemExit(f"trigger {dag_id}: HTTP {status} {body}")
+        return body["dag_run_id"]
 
     def create(self, body: dict[str, Any]) -> None:
         status, answer = procs.http("POST", f"{self.base}/connections", body, token=self.jwt)
@@ -471,6 +531,7 @@ def run(work: Path) -> list[str]:
             check(True, f"Test of a connection without a port: {'works' if fixed else 'refused'}", said)
 
             edit_switch(page, api, check)
+            run_voice_task(page, api, url, sandbox_url, check)
         finally:
             browser.close()
 
@@ -480,7 +541,11 @@ def run(work: Path) -> list[str]:
         for path in (work / "logs").rglob("*")
         if path.is_file() and token in path.read_text(errors="replace")
     ]
-    check(not leaks, "the token is in no log (api-server at DEBUG, sandbox)", leaks)
+    check(
+        not leaks,
+        "the token is in no log (api-server, scheduler, dag-processor, task: DEBUG; sandbox)",
+        leaks,
+    )
     return check.failures
 
 
@@ -498,6 +563,84 @@ def edit_switch(page: Page, api: Api, check: Checks) -> None:
         dialog.wait_for(state="hidden")
         page.wait_for_timeout(500)
         check_stored(api, CONN_ID, check, insecure=turn_on)
+
+
+def run_voice_task(page: Page, api: Api, url: str, sandbox_url: str, check: Checks) -> None:
+    """
+    Trigger the call DAG; once its voice task succeeded, read its log and its XCom in the UI.
+
+    The task runs on the connection saved through the form (the caller ID is the form's), in the
+    scheduler's LocalExecutor, so what the page shows is what a user's deployment writes.
+    """
+    procs.http("POST", f"{sandbox_url}/_sandbox/reset")
+    procs.wait_until(f"the dag-processor to parse {CALL_DAG_ID}", lambda: api.get(f"dags/{CALL_DAG_ID}"), 120)
+    run_id = api.trigger(CALL_DAG_ID)
+    task_path = f"dags/{CALL_DAG_ID}/dagRuns/{run_id}/taskInstances/{CALL_TASK_ID}"
+    log(f"triggered {CALL_DAG_ID}: {run_id}")
+    instance = procs.wait_until(
+        f"{CALL_TASK_ID} to finish",
+        lambda: (found := api.get(task_path)).get("state") in ("success", "failed") and found,
+        seconds=180,
+    )
+    assert isinstance(instance, dict)
+    check(
+        (instance["state"], instance["try_number"]) == ("success", 1),
+        "the voice task succeeded on its first try",
+        (instance["state"], instance["try_number"]),
+    )
+    _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
+    voice = [r for r in received["requests"] if r["endpoint"] == "voice"]
+    check(
+        [(r["auth"], r["body"]["recipients"], r["body"]["callerId"]) for r in voice]
+        == [("ok", ROTA, "966500000001")],
+        "one authenticated voice request to the rota, with the form's caller ID",
+        voice,
+    )
+    message_id = str(received["calls"][0]["message_id"]) if received["calls"] else "?"
+    cost = f"{VOICE_PRICE_PER_CALL * len(ROTA)}"
+
+    page.set_viewport_size({"width": 1280, "height": 520})
+    page.goto(f"{url}/dags/{CALL_DAG_ID}/runs/{run_id}/tasks/{CALL_TASK_ID}")
+    page.get_by_text(f"Batch 1 of 1 delivered: message id {message_id}").wait_for()
+    lines = [
+        f"Sending a voice call to {len(ROTA)} recipient(s) in 1 batch(es)",
+        f"Batch 1 of 1 delivered: message id {message_id}, {len(ROTA)} accepted, 0 rejected",
+        f"Delivered to {len(ROTA)} recipient(s) in 1 request(s); message ids {message_id}; cost {cost} SAR",
+    ]
+    shown = page.inner_text("body")
+    for line in lines:
+        check(line in shown, f"task log page shows {line!r}")
+    screenshot(page, "task-log.png")
+
+    # As a user gets there: the task's Storage tab, then XCom; the value's JSON unfolded.
+    page.get_by_role("link", name="Storage", exact=True).click()
+    page.get_by_role("link", name="XCom", exact=True).click()
+    page.get_by_role("cell", name="return_value", exact=True).wait_for()
+    page.get_by_role("button", name="Expand all extra JSON").click()
+    value = page.get_by_test_id("xcom-value")
+    value.get_by_text('"currency"').wait_for()
+    text = " ".join(value.inner_text().replace("\u00a0", " ").split())
+    expected = {
+        "message_ids": f'"message_ids": [ "{message_id}" ]',
+        "accepted": '"accepted": [ ' + ", ".join(f'"{n}"' for n in ROTA) + " ]",
+        "cost": f'"cost": "{cost}"',
+        "currency": '"currency": "SAR"',
+    }
+    for name, fragment in expected.items():
+        check(fragment in text, f"XCom tab shows {name}: {fragment}", text[:400])
+    page.set_viewport_size({"width": 1280, "height": 760})
+    away(page)
+    screenshot(page, "task-xcom.png")
+    stored = api.get(
+        f"dags/{CALL_DAG_ID}/dagRuns/{run_id}/taskInstances/{CALL_TASK_ID}/xcomEntries/return_value"
+    )
+    check(
+        isinstance(stored.get("value"), dict)
+        and stored["value"]["accepted"] == ROTA
+        and stored["value"]["message_ids"] == [message_id],
+        "the XCom the REST API returns is what the page shows",
+        stored,
+    )
 
 
 def _stop_on_signal(signum: int, frame: object) -> None:
@@ -523,7 +666,7 @@ def main() -> int:
             log(f"stopped {' '.join(map(str, process.args[1:4]))} (pid {process.pid})")
         procs.STARTED.clear()
         if failures:
-            for name in ("api-server", "sandbox"):
+            for name in ("api-server", "scheduler", "dag-processor", "sandbox"):
                 path = work / "logs" / f"{name}.log"
                 if path.exists():
                     print(f"---- last lines of {name}.log")
