@@ -299,3 +299,29 @@ def api_error(
         return TaqnyatMethodNotAllowedError(None, message_en or "Method Not Allowed", http_status=405)
     error_class = API_ERRORS_BY_CODE.get(code, TaqnyatApiError) if code is not None else TaqnyatApiError
     return error_class(code, message_en, message_ar, http_status=http_status)
+
+
+class TaqnyatAudioCheckError(TaqnyatError):
+    """
+    The audio preflight found the voice call's ``audio_url`` unusable; nobody was called.
+
+    ``url`` is the checked URL without its query (a signed URL's signature stays out of logs).
+    """
+
+    def __init__(self, message: str, *, url: str, http_status: int | None = None):
+        self.url = url
+        self.http_status = http_status
+        super().__init__(
+            f"Audio check of {url} failed: {message}. Nobody was called. Fix the audio file, or pass "
+            "check_audio=False if the worker cannot reach the audio host but Taqnyat can"
+        )
+
+
+class TaqnyatAudioUnavailableError(TaqnyatAudioCheckError):
+    """The audio host did not answer in time, refused the connection, or answered 5xx/429: may pass later."""
+
+    retryable = True
+
+
+class TaqnyatInvalidAudioError(TaqnyatAudioCheckError):
+    """The audio URL answers 404 (or 401/403), an HTML page, an empty file, or redirects to another host."""

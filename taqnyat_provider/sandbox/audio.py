@@ -44,8 +44,12 @@ _SIGN_IN_PAGE = (
     "<!DOCTYPE html><html><head><title>Sign in</title></head>"
     "<body><form action='/login'><input name='user'></form></body></html>"
 )
-_NOT_FOUND_PAGE = "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><p>nginx</p></body></html>"
-_UNAVAILABLE_PAGE = "<html><head><title>503 Service Unavailable</title></head><body><h1>503</h1></body></html>"
+_NOT_FOUND_PAGE = (
+    "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><p>nginx</p></body></html>"
+)
+_UNAVAILABLE_PAGE = (
+    "<html><head><title>503 Service Unavailable</title></head><body><h1>503</h1></body></html>"
+)
 
 
 def _serve_file(request: web.Request, data: bytes, content_type: str = "audio/mpeg") -> web.Response:
@@ -62,7 +66,9 @@ def _serve_file(request: web.Request, data: bytes, content_type: str = "audio/mp
         if start >= size or start > end:
             return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        return web.Response(body=data[start : end + 1], status=206, content_type=content_type, headers=headers)
+        return web.Response(
+            body=data[start : end + 1], status=206, content_type=content_type, headers=headers
+        )
     return web.Response(body=data, content_type=content_type, headers=headers)
 
 
@@ -79,7 +85,7 @@ async def _answer(request: web.Request, name: str) -> web.StreamResponse:
     if name == "disguised.mp3":
         return _serve_file(request, _SIGN_IN_PAGE.encode(), "application/octet-stream")
     if name == "empty.mp3":
-        return web.Response(body=b"", content_type="audio/mpeg")
+        return web.Response(body=b"", content_type="audio/mpeg", headers={"Content-Length": "0"})
     if name == "503.mp3":
         return web.Response(text=_UNAVAILABLE_PAGE, status=503, content_type="text/html")
     if name == "elsewhere.mp3":
@@ -108,22 +114,34 @@ def audio_routes(state: SandboxState, console: TextIO) -> list[web.RouteDef]:
             path=request.path,
             endpoint="audio",
             query=dict(request.query),
-            headers={k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in request.headers.items()},
+            headers={
+                k: ("<redacted>" if k.lower() == "authorization" else v) for k, v in request.headers.items()
+            },
             body=None,
             auth="missing" if not header else "present",
         )
         state.record(record)
         try:
             if not _NAME.fullmatch(name):
-                response: web.StreamResponse = web.Response(text=_NOT_FOUND_PAGE, status=404, content_type="text/html")
+                response: web.StreamResponse = web.Response(
+                    text=_NOT_FOUND_PAGE, status=404, content_type="text/html"
+                )
             else:
                 response = await _answer(request, name)
         except web.HTTPException as redirect:
             record.status = redirect.status
-            print(f"[taqnyat-sandbox] {request.method} {request.path} -> {redirect.status} (audio)", file=console, flush=True)
+            print(
+                f"[taqnyat-sandbox] {request.method} {request.path} -> {redirect.status} (audio)",
+                file=console,
+                flush=True,
+            )
             raise
         record.status = response.status
-        print(f"[taqnyat-sandbox] {request.method} {request.path} -> {response.status} (audio)", file=console, flush=True)
+        print(
+            f"[taqnyat-sandbox] {request.method} {request.path} -> {response.status} (audio)",
+            file=console,
+            flush=True,
+        )
         return response
 
     return [web.route("*", AUDIO_PREFIX + "{name}", serve)]

@@ -9,6 +9,9 @@ import pytest
 
 CORE = [
     "taqnyat_provider.api",
+    "taqnyat_provider.audio_check",
+    "taqnyat_provider.lateness",
+    "taqnyat_provider.quiet_hours",
     "taqnyat_provider.delivery",
     "taqnyat_provider.error_codes",
     "taqnyat_provider.exceptions",
