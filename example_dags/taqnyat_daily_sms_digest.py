@@ -23,6 +23,7 @@ SEND_AT = {"hour": 7, "minute": 30}
 with DAG(
     dag_id="taqnyat_daily_sms_digest",
     description="Daily pipeline digest by SMS, scheduled for 07:30 Asia/Riyadh",
+    doc_md=__doc__,
     schedule="0 5 * * *",
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Riyadh"),
     catchup=False,
@@ -33,7 +34,7 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
     tags=["taqnyat", "example"],
 ) as dag:
-
+    # [START howto_operator_taqnyat_sms_scheduled]
     @task
     def build_digest(data_interval_start=None) -> dict[str, str]:
         # A real DAG would query its metadata or warehouse here.
@@ -57,5 +58,6 @@ with DAG(
         scheduled_at="{{ ti.xcom_pull(task_ids='build_digest')['send_at'] }}",
         min_balance=5,
     )
+    # [END howto_operator_taqnyat_sms_scheduled]
 
     digest >> send_digest

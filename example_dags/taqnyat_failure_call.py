@@ -11,6 +11,7 @@ from airflow.providers.common.compat.sdk import DAG, Param, task
 
 from taqnyat_provider.notifications.voice import send_taqnyat_voice_call
 
+# [START howto_notifier_taqnyat_voice]
 call_on_call_engineer = send_taqnyat_voice_call(
     audio_url="https://cdn.example.com/audio/pipeline-failed.mp3",
     recipients=["966500000000"],
@@ -19,6 +20,7 @@ call_on_call_engineer = send_taqnyat_voice_call(
 with DAG(
     dag_id="taqnyat_failure_call",
     description="Place a voice call when a task of this pipeline fails",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Riyadh"),
     catchup=False,
@@ -38,3 +40,4 @@ with DAG(
         return len(rows)
 
     load(extract())
+# [END howto_notifier_taqnyat_voice]

@@ -34,6 +34,7 @@ TAQNYAT_POOL = "taqnyat"
 with DAG(
     dag_id="taqnyat_team_calls_mapped",
     description="Call and text each team's rota in its own mapped task, under the API's rate limit",
+    doc_md=__doc__,
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Riyadh"),
     catchup=False,
@@ -49,6 +50,7 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["taqnyat", "example"],
 ) as dag:
+    # [START howto_sensor_taqnyat_status_deferrable]
     # Waiting takes no pool slot and no worker: the deferred sensor polls from the triggerer.
     wait_for_taqnyat = TaqnyatStatusSensor(
         task_id="wait_for_taqnyat",
@@ -56,6 +58,7 @@ with DAG(
         poke_interval=30,
         timeout=timedelta(minutes=30).total_seconds(),
     )
+    # [END howto_sensor_taqnyat_status_deferrable]
 
     @task
     def team_rotas(params: dict | None = None) -> list[list[str]]:
@@ -64,14 +67,18 @@ with DAG(
     rotas = team_rotas()
     wait_for_taqnyat >> rotas
 
+    # [START howto_operator_taqnyat_voice_mapped]
     TaqnyatVoiceOperator.partial(
         task_id="call_team",
         audio_url="https://cdn.example.com/audio/incident.mp3",
         pool=TAQNYAT_POOL,
     ).expand(recipients=rotas)
+    # [END howto_operator_taqnyat_voice_mapped]
 
+    # [START howto_operator_taqnyat_sms_mapped]
     TaqnyatSmsOperator.partial(
         task_id="text_team",
         body="Incident: your team is on call. Details in the incident channel.",
         pool=TAQNYAT_POOL,
     ).expand(recipients=rotas)
+    # [END howto_operator_taqnyat_sms_mapped]
