@@ -5,10 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from taqnyat_provider.operators.base import TaqnyatSendOperator
+from taqnyat_provider.audio_check import DEFAULT_TIMEOUT_SECONDS
+from taqnyat_provider.operators.base import TIMING_TEMPLATE_FIELDS, TaqnyatSendOperator
 
 if TYPE_CHECKING:
-    from taqnyat_provider.messages import VoiceCall
+    from taqnyat_provider.connection_settings import ConnectionSettings
+    from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+    from taqnyat_provider.messages import PreparedSend, VoiceCall
+
+CHECK_AUDIO_CHOICES = (True, False, "always")
+
+
+def sandbox_connection(settings: ConnectionSettings) -> bool:
+    """A plain-http loopback API base URL: the sandbox (or a local forwarder, rarely)."""
+    from urllib.parse import urlsplit
+
+    from taqnyat_provider.connection_settings import is_loopback_host
+
+    parts = urlsplit(settings.base_url)
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
 class TaqnyatVoiceOperator(TaqnyatSendOperator):
@@ -22,20 +37,73 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
     :param recipients: Numbers as a list, or one string separated by commas or new lines; templated.
     :param caller_id: Caller ID in international format; defaults to the connection's ``caller_id``
         extra; templated.
+    :param check_audio: Before the first call, check that ``audio_url`` answers with a non-empty
+        audio file (a ``HEAD``, or a ranged ``GET`` of its first 512 bytes), and fail otherwise:
+        a 404, an HTML page or an empty file would make every paid call silent. ``True`` (default)
+        checks, except that against the local sandbox (a plain-http loopback connection, which
+        fetches no audio) only audio on loopback hosts is checked, so offline tests stay offline;
+        ``"always"`` checks there too; ``False`` never checks (a worker that cannot reach the
+        audio host while Taqnyat can). No credential is ever sent to the audio host, and a
+        redirect to another host fails the check (see :mod:`taqnyat_provider.audio_check`).
+    :param audio_check_timeout: Seconds to wait for each answer of the audio host (default 5).
 
     See :class:`~taqnyat_provider.operators.base.TaqnyatSendOperator` for ``batch_size``,
-    ``fail_on_rejected``, ``default_region``, ``min_balance`` and ``taqnyat_conn_id``.
+    ``fail_on_rejected``, ``default_region``, ``min_balance``, ``on_unknown``, ``quiet_hours``,
+    ``quiet_hours_timezone``, ``urgent``, ``max_lateness`` and ``taqnyat_conn_id``.
     """
 
-    template_fields: Sequence[str] = ("audio_url", "recipients", "caller_id")
+    template_fields: Sequence[str] = ("audio_url", "recipients", "caller_id", *TIMING_TEMPLATE_FIELDS)
     ui_color = "#d9eefb"
 
     def __init__(
-        self, *, audio_url: str, recipients: Any, caller_id: str | None = None, **kwargs: Any
+        self,
+        *,
+        audio_url: str,
+        recipients: Any,
+        caller_id: str | None = None,
+        check_audio: bool | str = True,
+        audio_check_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        **kwargs: Any,
     ) -> None:
         super().__init__(recipients=recipients, **kwargs)
         self.audio_url = audio_url
         self.caller_id = caller_id
+        if check_audio not in CHECK_AUDIO_CHOICES or not isinstance(check_audio, (bool, str)):
+            raise ValueError(f"check_audio must be True, False or 'always', got {check_audio!r}")
+        if isinstance(audio_check_timeout, bool) or not 0 < float(audio_check_timeout) <= 60:
+            raise ValueError(
+                f"audio_check_timeout must be between 0 and 60 seconds, got {audio_check_timeout!r}"
+            )
+        self.check_audio = check_audio
+        self.audio_check_timeout = float(audio_check_timeout)
+
+    def preflight(self, hook: TaqnyatHook, prepared: PreparedSend) -> None:
+        """The audio check (``check_audio``): raises before anyone is called when the file is unusable."""
+        from urllib.parse import urlsplit
+
+        from taqnyat_provider.audio_check import shown_url
+        from taqnyat_provider.connection_settings import is_loopback_host
+        from taqnyat_provider.hooks.audio import check_audio_url
+
+        if self.check_audio is False:
+            return
+        url = prepared.fields["audioUrl"]
+        settings = hook.settings
+        if (
+            self.check_audio is True
+            and sandbox_connection(settings)
+            and not is_loopback_host(urlsplit(url).hostname)
+        ):
+            self.log.info(
+                "Audio check skipped for %s: the connection is the local sandbox, which fetches no audio "
+                "(check_audio='always' checks it anyway)",
+                shown_url(url),
+            )
+            return
+        report = check_audio_url(url, settings, self.audio_check_timeout)
+        for warning in report.warnings:
+            self.log.warning("Audio check: %s", warning)
+        self.log.info("Audio check: %s", report.describe())
 
     def message(self) -> VoiceCall:
         from taqnyat_provider.messages import VoiceCall

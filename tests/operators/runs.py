@@ -1,0 +1,91 @@
+"""DAG runs with a chosen run type and due time, and a stand-in clock for the send operators."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from taqnyat_provider.version_compat import AIRFLOW_V_3_0_PLUS
+from tests.dag_runner import DagOutcome, TaskOutcome, write_dag
+
+
+class Clock:
+    """The operators' ``utcnow``: gives each time in turn, then keeps the last one."""
+
+    def __init__(self, *times: datetime) -> None:
+        self.times = list(times)
+        self.calls = 0
+
+    def __call__(self) -> datetime:
+        self.calls += 1
+        return self.times.pop(0) if len(self.times) > 1 else self.times[0]
+
+
+def stand_clock(monkeypatch: pytest.MonkeyPatch, *times: datetime) -> Clock:
+    from taqnyat_provider.operators import base
+
+    clock = Clock(*times)
+    monkeypatch.setattr(base, "utcnow", clock)
+    return clock
+
+
+@contextmanager
+def scheduled_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """
+    Make ``dag.test()`` create a *scheduled* run (it creates manual ones), as the scheduler would:
+    the run's type is what the lateness guard reads, through the real task context.
+    """
+    from airflow.utils.types import DagRunType
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.serialization.definitions.dag import SerializedDAG as Dag
+    else:
+        from airflow.models.dag import DAG as Dag  # type: ignore[assignment]
+    create = Dag.create_dagrun
+
+    def create_scheduled(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["run_type"] = DagRunType.SCHEDULED
+        kwargs["run_id"] = "scheduled__" + kwargs["run_id"].split("__", 1)[-1]
+        return create(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Dag, "create_dagrun", create_scheduled)
+        yield
+
+
+def run_dag_due(
+    source: str, due: datetime, *, scheduled: bool, monkeypatch: pytest.MonkeyPatch
+) -> DagOutcome:
+    """Test the DAG in ``source`` (``"__DAG_ID__"`` gets a fresh id) as a run that was due at ``due``."""
+    dag_id = f"test_{uuid.uuid4().hex[:12]}"
+    path = write_dag(source, dag_id)
+    try:
+        spec = importlib.util.spec_from_file_location(f"test_dag_{dag_id}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        dag = next(value for value in vars(module).values() if getattr(value, "dag_id", None) == dag_id)
+        # Airflow 3: the run may start from ``run_after``; 2.11: its data interval ends at the logical date.
+        when = {"run_after": due, "logical_date": due} if AIRFLOW_V_3_0_PLUS else {"execution_date": due}
+        if scheduled:
+            with scheduled_runs(monkeypatch):
+                dag_run = dag.test(**when)
+        else:
+            dag_run = dag.test(**when)
+        outcome = DagOutcome(dag_id=dag_id, run_id=dag_run.run_id, state=str(dag_run.state))
+        for ti in dag_run.get_task_instances():
+            outcome.tasks[ti.task_id] = TaskOutcome(
+                state=str(ti.state) if ti.state else None, try_number=ti.try_number
+            )
+        return outcome
+    finally:
+        path.unlink(missing_ok=True)
+        sys.modules.pop(f"test_dag_{dag_id}", None)

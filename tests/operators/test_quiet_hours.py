@@ -1,0 +1,150 @@
+"""
+Quiet hours in DAG runs, the clock stood at chosen moments: inside the window the send defers to a
+DateTimeTrigger until the window ends (run in line by ``dag.test()``), then sends; outside it, or
+when urgent, it sends at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.dag_runner import run_dag
+from tests.operators.runs import stand_clock
+
+pytestmark = pytest.mark.integration
+
+RIYADH = ZoneInfo("Asia/Riyadh")
+# Moments in the past, so that the trigger for "07:00 the next morning" fires at once in the test.
+AT_2300 = datetime(2025, 1, 5, 23, 0, tzinfo=RIYADH)
+AT_0700 = datetime(2025, 1, 6, 7, 0, 1, tzinfo=RIYADH)
+AT_1000 = datetime(2025, 1, 6, 10, 0, tzinfo=RIYADH)
+
+DAG = """
+import pendulum
+from airflow.providers.common.compat.sdk import DAG, Param
+from taqnyat_provider.operators.sms import TaqnyatSmsOperator
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG(
+    "__DAG_ID__",
+    schedule=None,
+    start_date=pendulum.datetime(2024, 1, 1),
+    catchup=False,
+    params={"urgent": Param(False, type="boolean"), "quiet_from": "22:00"},
+) as dag:
+    __OPERATOR__(
+        task_id="send",
+        recipients=["966500000000"],
+        quiet_hours=("{{ params.quiet_from }}", "07:00"),
+        urgent="{{ params.urgent }}",
+        __ARGUMENTS__
+    )
+"""
+OPERATORS = {
+    "voice": ("TaqnyatVoiceOperator", 'audio_url="https://cdn.example.com/reminder.mp3",'),
+    "sms": ("TaqnyatSmsOperator", 'body="The nightly load is late",'),
+}
+
+
+@pytest.fixture(autouse=True)
+def _setup(airflow_db, sandbox):
+    pass
+
+
+def dag(channel: str) -> str:
+    operator, arguments = OPERATORS[channel]
+    return DAG.replace("__OPERATOR__", operator).replace("__ARGUMENTS__", arguments)
+
+
+def reached(sandbox, channel: str) -> list[str]:
+    return sandbox.state.called_numbers() if channel == "voice" else sandbox.state.texted_numbers()
+
+
+@pytest.mark.parametrize("channel", OPERATORS)
+def test_a_run_at_2300_riyadh_defers_and_sends_at_0700(sandbox, monkeypatch, capfd, channel):
+    clock = stand_clock(monkeypatch, AT_2300, AT_0700)
+    outcome = run_dag(dag(channel))
+    assert outcome.task("send").state == "success"
+    assert clock.calls == 2  # the first try's check at 23:00, the resumed one's at 07:00
+    assert reached(sandbox, channel) == ["966500000000"]
+    xcom = outcome.xcom("send")
+    assert xcom["deferred_until"] == "2025-01-06T07:00:00+03:00"
+    log = capfd.readouterr().out
+    assert (
+        "Inside quiet hours 22:00-07:00 Asia/Riyadh (now 2025-01-05 23:00 +03): deferring until 2025-01-06 07:00 +03"
+        in log
+    )
+    assert (
+        "Quiet hours 22:00-07:00 Asia/Riyadh are over (deferred until 2025-01-06T07:00:00+03:00): sending"
+        in log
+    )
+    # The request went out only after the task resumed from the trigger.
+    assert log.index("deferring until") < log.index("are over")
+
+
+@pytest.mark.parametrize("channel", OPERATORS)
+def test_a_run_at_1000_riyadh_sends_at_once(sandbox, monkeypatch, capfd, channel):
+    clock = stand_clock(monkeypatch, AT_1000)
+    outcome = run_dag(dag(channel))
+    assert outcome.task("send").state == "success"
+    assert clock.calls == 1
+    assert reached(sandbox, channel) == ["966500000000"]
+    assert "deferred_until" not in outcome.xcom("send")
+    assert "deferring" not in capfd.readouterr().out
+
+
+def test_urgent_sends_inside_quiet_hours(sandbox, monkeypatch, capfd):
+    clock = stand_clock(monkeypatch, AT_2300)
+    outcome = run_dag(dag("voice"), run_conf={"urgent": True})
+    assert outcome.task("send").state == "success"
+    assert clock.calls == 1
+    assert sandbox.called_numbers() == ["966500000000"]
+    assert (
+        "Inside quiet hours 22:00-07:00 Asia/Riyadh, but urgent=True: sending now" in capfd.readouterr().out
+    )
+
+
+def test_the_window_is_templated(sandbox, monkeypatch):
+    # From 23:30, 23:00 is outside the window.
+    stand_clock(monkeypatch, AT_2300)
+    outcome = run_dag(dag("voice"), run_conf={"quiet_from": "23:30"})
+    assert outcome.task("send").state == "success"
+    assert "deferred_until" not in outcome.xcom("send")
+
+
+def test_a_bad_rendered_window_fails_before_any_request(sandbox, monkeypatch, capfd):
+    stand_clock(monkeypatch, AT_2300)
+    outcome = run_dag(dag("voice"), run_conf={"quiet_from": "25:00"})
+    assert (outcome.task("send").state, outcome.task("send").try_number) == ("failed", 1)
+    assert sandbox.received() == []
+    assert "quiet_hours start must be a time like '22:00'" in capfd.readouterr().out
+
+
+def test_a_scheduled_sms_is_not_deferred(sandbox, monkeypatch):
+    """It reaches phones at ``scheduled_at``; deferring its request could only make it miss that time."""
+    stand_clock(monkeypatch, AT_2300)
+    source = dag("sms").replace(
+        'body="The nightly load is late",',
+        'body="Good morning", scheduled_at="{{ macros.datetime(2099, 1, 1, 9, 0, tzinfo=macros.dateutil.tz.UTC).isoformat() }}",',
+    )
+    outcome = run_dag(source)
+    assert outcome.task("send").state == "success"
+    [request] = sandbox.received("sms")
+    assert request.body["scheduledDatetime"] == "2099-01-01T12:00"
+
+
+def test_a_window_that_is_not_templated_fails_when_the_dag_is_parsed():
+    from taqnyat_provider.exceptions import InvalidInputError
+    from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+    with pytest.raises(InvalidInputError, match="not a known IANA time zone"):
+        TaqnyatVoiceOperator(
+            task_id="x",
+            audio_url="https://cdn.example.com/a.mp3",
+            recipients=["966500000000"],
+            quiet_hours=("22:00", "07:00"),
+            quiet_hours_timezone="Riyadh",
+        )
