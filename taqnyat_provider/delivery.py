@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
@@ -46,7 +46,7 @@ from taqnyat_provider.exceptions import (
     UnresolvedDeliveryError,
     sample,
 )
-from taqnyat_provider.ledger import BatchRecord, BatchState, Ledger, LedgerEntry
+from taqnyat_provider.ledger import BatchRecord, BatchState, Ledger, LedgerEntry, entry_store
 from taqnyat_provider.messages import PreparedSend
 from taqnyat_provider.responses import SendResult
 from taqnyat_provider.retry import DEFAULT_RETRY_POLICY, RetryPolicy, exchange
@@ -194,21 +194,25 @@ class Delivery:
         self.policy = policy or DEFAULT_RETRY_POLICY
         self.log = log or _log
         self.batches = batched(prepared.recipients, self.batch_size)
+        # A memory store keeps the entry as an object, on the caller's thread; any other gets JSON.
+        self._objects = entry_store(self.ledger.store)
+        self._description = f"Taqnyat send ledger of {self.ledger.label or self.ledger.key} (see the provider's delivery docs)"
 
     # ----------------------------------------------------------------------------------------------
     # The ledger
 
     def _load(self) -> Steps[LedgerEntry]:
         ledger, digest = self.ledger, self.prepared.digest(self.batch_size)
+        load = ledger.store.load if self._objects is None else self._objects.load_entry
         try:
-            stored = yield Call(partial(ledger.store.load, ledger.key))
+            stored = yield Call(partial(load, ledger.key), blocking=self._objects is None)
         except Exception as error:
             raise LedgerUnavailableError(f"Cannot read the send ledger {ledger.key!r}: {error}") from error
         fresh = LedgerEntry(digest, len(self.batches), ledger.epoch, ledger.label)
         if stored is None:
             return fresh
         try:
-            entry = LedgerEntry.loads(stored)
+            entry = stored if isinstance(stored, LedgerEntry) else LedgerEntry.loads(stored)
         except (ValueError, KeyError, TypeError) as error:
             raise LedgerMismatchError(
                 f"The send ledger {ledger.key!r} cannot be read ({error}); delete that Airflow Variable "
@@ -230,13 +234,13 @@ class Delivery:
         return entry
 
     def _save(self, entry: LedgerEntry) -> Steps[None]:
-        ledger = self.ledger
-        text = entry.dumps(datetime.now(timezone.utc))
-        description = (
-            f"Taqnyat send ledger of {ledger.label or ledger.key} (see the provider's delivery docs)"
-        )
+        ledger, now = self.ledger, datetime.now(timezone.utc)
+        if self._objects is not None:
+            save = Call(partial(self._objects.save_entry, ledger.key, entry, now), blocking=False)
+        else:
+            save = Call(partial(ledger.store.save, ledger.key, entry.dumps(now), self._description))
         try:
-            yield Call(partial(ledger.store.save, ledger.key, text, description))
+            yield save
         except Exception as error:
             raise LedgerUnavailableError(f"Cannot write the send ledger {ledger.key!r}: {error}") from error
 
@@ -345,7 +349,7 @@ class Delivery:
             return
         stale = [n for n in uncertain if entry.batches[n].state is BatchState.IN_FLIGHT]
         for number in stale:  # the try that wrote "in flight" ended without saying more: it died
-            entry.batches[number].state = BatchState.UNKNOWN
+            entry.batches[number] = replace(entry.batches[number], state=BatchState.UNKNOWN)
         if stale:
             yield from self._save(entry)
         if self.on_unknown != "fail":

@@ -12,8 +12,10 @@ must reuse (a scheduled SMS's ``deleteId``) and, per batch, only what the final 
 rejected numbers are the only phone numbers it stores. Never the token.
 
 Where entries live is a :class:`LedgerStore`: the operators use Airflow Variables
-(:mod:`taqnyat_provider.ledger_variables`), and a hook used on its own keeps them in memory. No
-Airflow and no I/O here.
+(:mod:`taqnyat_provider.ledger_variables`), and a hook used on its own keeps them in memory. The
+memory store keeps each entry as a copy of the object rather than its JSON text (written out only
+when someone reads the text), so a 1,000-batch send does not serialize its growing entry 2,000
+times. No Airflow and no I/O here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+from collections import UserDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -62,10 +65,19 @@ class LedgerStore(Protocol):
 
 
 class MemoryLedgerStore:
-    """Entries in a dict: for a hook used outside a task, and for tests."""
+    """
+    Entries in memory: for a hook used outside a task, and for tests.
+
+    ``entries`` maps each key to the entry's JSON text, as any store does. The delivery engine
+    saves here through :meth:`save_entry` and reads through :meth:`load_entry` instead (see
+    :func:`entry_store`): a copy of the entry object, turned into text only when ``entries`` is read.
+    Reads and writes never block, so the async hook runs them on the event loop (``blocking``).
+    """
+
+    blocking = False
 
     def __init__(self) -> None:
-        self.entries: dict[str, str] = {}
+        self.entries: _EntryTexts = _EntryTexts()
 
     def load(self, key: str) -> str | None:
         return self.entries.get(key)
@@ -78,6 +90,28 @@ class MemoryLedgerStore:
 
     def keys(self, prefix: str) -> list[str]:
         return [key for key in self.entries if key.startswith(prefix)]
+
+    def load_entry(self, key: str) -> LedgerEntry | str | None:
+        """The entry saved by :meth:`save_entry` (a copy), or the text ``save`` stored, or None."""
+        value = self.entries.data.get(key)
+        return value.entry.copy() if isinstance(value, _Snapshot) else value
+
+    def save_entry(self, key: str, entry: LedgerEntry, now: datetime) -> None:
+        """Keep a copy of ``entry`` as it is now; its text is what ``entry.dumps(now)`` gives."""
+        self.entries.data[key] = _Snapshot(entry.copy(), now)  # type: ignore[assignment]
+
+
+def entry_store(store: LedgerStore) -> MemoryLedgerStore | None:
+    """
+    ``store`` when entries may be kept there as objects: a memory store whose ``load`` and ``save``
+    are its own. A subclass that changes them (a test's failing store, say) is used through them.
+    """
+    if not isinstance(store, MemoryLedgerStore):
+        return None
+    kind = type(store)
+    if kind.load is not MemoryLedgerStore.load or kind.save is not MemoryLedgerStore.save:
+        return None
+    return store
 
 
 @dataclass(frozen=True)
@@ -113,7 +147,8 @@ class BatchRecord:
 
     @classmethod
     def delivered(cls, result: SendResult, batch: list[str], try_number: int) -> BatchRecord:
-        derived = [number for number in batch if number not in set(result.rejected)]
+        rejected = set(result.rejected)
+        derived = [number for number in batch if number not in rejected] if rejected else batch
         return cls(
             BatchState.DELIVERED,
             try_number,
@@ -129,7 +164,9 @@ class BatchRecord:
         rejected = set(self.rejected)
         return SendResult(
             message_id=self.message_id,
-            accepted=self.accepted if self.accepted is not None else [n for n in batch if n not in rejected],
+            accepted=list(self.accepted)
+            if self.accepted is not None
+            else [n for n in batch if n not in rejected],
             rejected=list(self.rejected),
             cost=None if self.cost is None else Decimal(self.cost),
             currency=self.currency,
@@ -173,6 +210,23 @@ class LedgerEntry:
 
     def uncertain_batches(self) -> list[int]:
         return sorted(number for number, record in self.batches.items() if record.state.uncertain)
+
+    def copy(self) -> LedgerEntry:
+        """
+        A copy that shares nothing mutable with this one but the batch records.
+
+        The delivery engine replaces a batch's record rather than changing it, so sharing them is
+        safe; what it does change (the dict of batches, ``generated``, the flags) is copied.
+        """
+        return LedgerEntry(
+            self.digest,
+            self.total_batches,
+            self.epoch,
+            self.label,
+            dict(self.generated),
+            dict(self.batches),
+            self.complete,
+        )
 
     def dumps(self, now: datetime) -> str:
         return json.dumps(
@@ -233,3 +287,29 @@ def expired_keys(keys: Iterable[str], today: date, retention_days: int) -> list[
         if day < oldest:
             expired.append(key)
     return expired
+
+
+class _Snapshot:
+    """An entry kept by :meth:`MemoryLedgerStore.save_entry`, and when it was saved."""
+
+    __slots__ = ("entry", "saved")
+
+    def __init__(self, entry: LedgerEntry, saved: datetime) -> None:
+        self.entry = entry
+        self.saved = saved
+
+    def text(self) -> str:
+        return self.entry.dumps(self.saved)
+
+    def __repr__(self) -> str:
+        return repr(self.text())
+
+
+class _EntryTexts(UserDict[str, str]):
+    """Key → JSON text, where a value saved as a snapshot becomes text when it is first read."""
+
+    def __getitem__(self, key: str) -> str:
+        value: Any = self.data[key]
+        if isinstance(value, _Snapshot):
+            value = self.data[key] = value.text()
+        return value  # type: ignore[no-any-return]

@@ -3,13 +3,22 @@ Phone numbers: recipients and caller IDs, normalized to Taqnyat's international 
 
 Every check runs before any request, and a bad value is named in the error. No Airflow and no I/O;
 ``phonenumbers`` is imported on first use so that importing an operator stays cheap.
+
+Validation is ``phonenumbers``' own, and a send may carry 100,000 numbers, so the common case has a
+fast path: a number written as international ASCII digits (``9665…``) is checked against regular
+expressions compiled once per country calling code from ``phonenumbers``' metadata — the same
+patterns, lengths and region rules its ``parse`` and ``is_valid_number`` apply, so the two cannot
+drift apart (a test compares them on every region's example numbers and on random digits). Whatever
+the fast path cannot prove valid and unchanged by ``parse`` (a national prefix to strip, an invalid
+number, a local number) goes the full way, which also words the error. Each distinct entry is
+normalized once per send.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import Any, NamedTuple
 
 from taqnyat_provider.exceptions import InvalidInputError, InvalidRecipientsError
 
@@ -28,6 +37,7 @@ _SEPARATORS = re.compile(
 _PLUS_SIGNS = "+\uff0b"  # ASCII and fullwidth
 _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 _LIST_SPLIT = re.compile(r"[,;\n\r]+")
+_SPLIT_OR_SPACE = re.compile(r"[,;\n\r]|\s")  # \s is what str.strip() strips
 MAX_RECIPIENTS = 100_000
 
 
@@ -68,6 +78,14 @@ def split_recipients(value: Any) -> list[str]:
             f"{value!r:.100}"
         )
     entries: list[str] = []
+    if all(type(item) is str for item in items):
+        # Only strings (the common case, and the long lists): checked and split all at once, in C.
+        # A comma between them is a separator like any other, so the parts are each item's parts.
+        if all(items) and _SPLIT_OR_SPACE.search("".join(items)) is None:
+            entries = list(items)  # nothing to split or strip: one entry each
+        else:
+            entries = [part for part in map(str.strip, _LIST_SPLIT.split(",".join(items))) if part]
+        items = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, (str, int)):
             raise InvalidRecipientsError([(item, f"not a phone number ({type(item).__name__})")])
@@ -97,8 +115,11 @@ def normalize_number(entry: str, default_region: str | None = None) -> str:
     (leading 0) needs ``default_region``. Raises ValueError with the reason when the number is not
     valid.
     """
-    import phonenumbers
-
+    if entry.isdigit() and entry.isascii() and entry[0] != "0":
+        # Already international ASCII digits: what ``parse`` would see after every step below.
+        fast = _fast_international(entry)
+        if fast is not None:
+            return fast
     if any(char in _LINE_BREAKS for char in entry):
         raise ValueError("contains a line break")
     compact = _SEPARATORS.sub("", entry)
@@ -117,6 +138,12 @@ def normalize_number(entry: str, default_region: str | None = None) -> str:
         digits = digits[2:]
     elif not international and digits.startswith("0"):
         local = True
+    if not local:
+        fast = _fast_international(digits)
+        if fast is not None:
+            return fast
+    import phonenumbers
+
     if local:
         if not default_region:
             raise ValueError("a local number (leading 0) needs default_region, e.g. default_region='SA'")
@@ -147,11 +174,22 @@ def normalize_recipients(value: Any, default_region: str | None = None) -> list[
     numbers: list[str] = []
     seen: set[str] = set()
     problems: list[tuple[object, str]] = []
+    normalized: dict[str, str | ValueError | None] = {}  # each distinct entry is normalized once
+    fast = _fast_international
     for entry in entries:
-        try:
-            number = normalize_number(entry, default_region)
-        except ValueError as error:
-            problems.append((entry, str(error)))
+        number = normalized.get(entry)
+        if number is None:
+            # normalize_number's first step, in line: most entries are international ASCII digits.
+            if entry.isdigit() and entry.isascii() and entry[0] != "0":
+                number = fast(entry)
+            if number is None:
+                try:
+                    number = normalize_number(entry, default_region)
+                except ValueError as error:
+                    number = error
+            normalized[entry] = number
+        if type(number) is not str:
+            problems.append((entry, str(number)))
             continue
         if number not in seen:
             seen.add(number)
@@ -176,3 +214,139 @@ def normalize_caller_id(value: Any) -> str:
         return normalize_number(str(value).strip())
     except ValueError as error:
         raise InvalidInputError(f"Invalid caller_id {value!r}: {error}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# The fast path: phonenumbers' own rules, compiled once per country calling code
+
+
+class _Region(NamedTuple):
+    """One region of a calling code: its ``leading_digits`` and, by national number length, a
+    pattern that matches exactly the numbers ``_number_type_helper`` gives a type (not UNKNOWN)."""
+
+    leading_digits: re.Pattern[str] | None
+    valid_by_length: dict[int, re.Pattern[str]]
+
+
+class _CallingCode(NamedTuple):
+    # ``national_prefix_for_parsing`` of the main region (with one region, its patterns check it)
+    national_prefix: re.Pattern[str] | None
+    regions: tuple[_Region, ...]
+    single: bool  # one region: ``region_code_for_number`` picks it without looking at the digits
+
+
+_NO_FAST_PATH = _CallingCode(None, (), single=False)  # metadata this mirror does not cover
+_MIN_NSN, _MAX_NSN = 2, 17  # phonenumbers' _MIN_LENGTH_FOR_NSN and _MAX_LENGTH_FOR_NSN
+_calling_codes: dict[str, _CallingCode | None] | None = None  # built on first use, per code
+
+
+def _valid_by_length(metadata: Any, not_prefixed: str = "") -> dict[int, re.Pattern[str]]:
+    """
+    ``_number_type_helper(nsn, metadata) != UNKNOWN`` as one pattern per length.
+
+    The general description must match, then any of the type descriptions it tries, each with its
+    own possible lengths; mobile only when its pattern is not the fixed-line one (then a fixed-line
+    match already says FIXED_LINE_OR_MOBILE). Every pattern is phonenumbers' own, verbatim. With
+    ``not_prefixed`` (a national prefix pattern), a number that starts with it does not match.
+    """
+    guard = f"(?!(?:{not_prefixed}))" if not_prefixed else ""
+    general = metadata.general_desc
+    if general is None or not general.national_number_pattern:
+        return {}
+    kinds = [
+        metadata.premium_rate,
+        metadata.toll_free,
+        metadata.shared_cost,
+        metadata.voip,
+        metadata.personal_number,
+        metadata.pager,
+        metadata.uan,
+        metadata.voicemail,
+        metadata.fixed_line,
+    ]
+    if not metadata.same_mobile_and_fixed_line_pattern:
+        kinds.append(metadata.mobile)
+    by_length = {}
+    for length in range(_MIN_NSN, _MAX_NSN + 1):
+        if general.possible_length and length not in general.possible_length:
+            continue
+        patterns = [
+            f"(?:{kind.national_number_pattern})"
+            for kind in kinds
+            if kind is not None
+            and kind.national_number_pattern
+            and (not kind.possible_length or length in kind.possible_length)
+        ]
+        if patterns:
+            by_length[length] = re.compile(
+                f"{guard}(?=(?:{general.national_number_pattern})\\Z)(?:{'|'.join(patterns)})"
+            )
+    return by_length
+
+
+def _compile_calling_code(code: int) -> _CallingCode:
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    names = COUNTRY_CODE_TO_REGION_CODE[code]
+    main = PhoneMetadata.metadata_for_region_or_calling_code(code, names[0])
+    if main is None or main.country_code != code:
+        return _NO_FAST_PATH
+    prefix = main.national_prefix_for_parsing
+    if len(names) == 1:
+        # One pattern per number says it all: not starting with the national prefix, and valid.
+        return _CallingCode(None, (_Region(None, _valid_by_length(main, prefix or "")),), single=True)
+    regions = []
+    for name in names:
+        metadata = PhoneMetadata.metadata_for_region(name.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.country_code != code:  # is_valid_number_for_region would say no
+            return _NO_FAST_PATH
+        leading = re.compile(metadata.leading_digits) if metadata.leading_digits is not None else None
+        regions.append(_Region(leading, _valid_by_length(metadata)))
+    return _CallingCode(re.compile(prefix) if prefix else None, tuple(regions), single=False)
+
+
+def _fast_international(digits: str) -> str | None:
+    """
+    ``digits`` (ASCII, no leading 0) when ``phonenumbers`` would parse ``+digits`` to a valid number
+    whose E.164 form is ``+digits``; None when that takes the full way to decide.
+
+    Mirrors ``parse``: the calling code is the first known one of 1 to 3 digits; the rest is the
+    national number unless the main region's ``national_prefix_for_parsing`` matches its start
+    (parse may strip it: the full way decides). Then ``is_valid_number``: the region is the only
+    one, or the first whose ``leading_digits`` match or (without them) whose types match.
+    """
+    global _calling_codes
+    codes = _calling_codes
+    if codes is None:
+        from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+        codes = _calling_codes = dict.fromkeys(map(str, COUNTRY_CODE_TO_REGION_CODE))
+    for size in (1, 2, 3):
+        code = digits[:size]
+        if code in codes:
+            break
+    else:
+        return None
+    rules = codes[code]
+    if rules is None:
+        rules = codes[code] = _compile_calling_code(int(code))
+    national = digits[size:]
+    length = len(national)
+    if not _MIN_NSN <= length <= _MAX_NSN:
+        return None
+    if rules.single:
+        valid = rules.regions[0].valid_by_length.get(length)
+        return digits if valid is not None and valid.fullmatch(national) else None
+    if rules.national_prefix is not None and rules.national_prefix.match(national):
+        return None
+    for leading, valid_by_length in rules.regions:
+        valid = valid_by_length.get(length)
+        if leading is not None:
+            if leading.match(national):
+                return digits if valid is not None and valid.fullmatch(national) else None
+        elif valid is not None and valid.fullmatch(national):
+            return digits
+    return None

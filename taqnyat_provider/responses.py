@@ -187,17 +187,25 @@ class _Fields:
         self._lowered: dict[str, Any] | None = None
 
     def get(self, *names: str) -> Any:
+        mapping = self.mapping
         for name in names:
-            if name in self.mapping:
-                return self.mapping[name]
-        if self._lowered is None:
-            self._lowered = {}
-            for key, value in self.mapping.items():
-                self._lowered.setdefault(str(key).lower(), value)
+            if name in mapping:
+                return mapping[name]
+        lowered = self._lowered
+        if lowered is None:
+            lowered = self._lowered = {}
+            for key, value in mapping.items():
+                lowered.setdefault(str(key).lower(), value)
         for name in names:
-            if name.lower() in self._lowered:
-                return self._lowered[name.lower()]
+            folded = _FOLDED_NAMES.get(name)
+            if folded is None:  # the names are this module's literals: the cache stays small
+                folded = _FOLDED_NAMES[name] = name.lower()
+            if folded in lowered:
+                return lowered[folded]
         return None
+
+
+_FOLDED_NAMES: dict[str, str] = {}
 
 
 def _number_key(number: str) -> str:
@@ -477,7 +485,11 @@ def _body_excerpt(body: Mapping[str, Any]) -> str:
 
 def raise_for_error(http_status: int, body: Mapping[str, Any] | None) -> None:
     """Raise the matching TaqnyatApiError when the status or the body says the request failed."""
-    fields = _Fields(body)
+    _raise_for_error(http_status, _Fields(body))
+
+
+def _raise_for_error(http_status: int, fields: _Fields) -> tuple[int | None, str]:
+    """:func:`raise_for_error` on fields already wrapped; returns ``statusCode`` and ``ResponseStatus``."""
     error = fields.get("Error", "error")
     error_code = None
     message_en = message_ar = None
@@ -503,7 +515,7 @@ def raise_for_error(http_status: int, body: Mapping[str, Any] | None) -> None:
         or http_status >= 400
     )
     if not failed:
-        return
+        return body_status, response_status
     effective_status = http_status if http_status >= 400 else body_status
     if effective_status is not None and effective_status >= 500 and error_code is None:
         raise TaqnyatResponseError(
@@ -512,9 +524,13 @@ def raise_for_error(http_status: int, body: Mapping[str, Any] | None) -> None:
     raise api_error(error_code, message_en, message_ar, http_status=effective_status or http_status)
 
 
-def _require_success_evidence(http_status: int, fields: _Fields, *evidence_keys: str) -> None:
-    response_status = (as_text(fields.get("ResponseStatus")) or "").lower()
-    body_status = as_int(fields.get("statusCode"))
+def _require_success_evidence(
+    http_status: int, fields: _Fields, *evidence_keys: str, outcome: tuple[int | None, str] | None = None
+) -> None:
+    """``outcome``: ``statusCode`` and ``ResponseStatus`` as :func:`_raise_for_error` read them."""
+    if outcome is None:
+        outcome = as_int(fields.get("statusCode")), (as_text(fields.get("ResponseStatus")) or "").lower()
+    body_status, response_status = outcome
     has_evidence = (
         response_status in _SUCCESS_WORDS
         or body_status in (200, 201)
@@ -536,8 +552,8 @@ def parse_system_status(http_status: int, body_text: str | bytes | None) -> Syst
     the description does not speak of trouble.
     """
     body = decode_answer(http_status, body_text)
-    raise_for_error(http_status, body)
     fields = _Fields(body)
+    outcome = _raise_for_error(http_status, fields)
     status_value = fields.get("status")
     if not isinstance(status_value, Mapping):
         raise TaqnyatResponseError(
@@ -545,13 +561,13 @@ def parse_system_status(http_status: int, body_text: str | bytes | None) -> Syst
             http_status=http_status,
             body_excerpt=_body_excerpt(body),
         )
-    _require_success_evidence(http_status, fields)
+    _require_success_evidence(http_status, fields, outcome=outcome)
     status = _Fields(status_value)
     service_value = status.get("service")
     # "none" is the API's word for "no service affected", not a null: keep it as said.
     service = service_value.strip() if isinstance(service_value, str) and service_value.strip() else None
     description = as_text(status.get("description"))
-    body_status = as_int(fields.get("statusCode"))
+    body_status = outcome[0]
     text = (description or "").lower()
     troubled = any(
         word in text for word in ("not operational", "non-operational", "degraded", "outage", "down")
@@ -577,10 +593,10 @@ def parse_send_response(
     reported as they were sent; a number listed as rejected is never also accepted.
     """
     body = decode_answer(http_status, body_text)
-    raise_for_error(http_status, body)
     fields = _Fields(body)
+    outcome = _raise_for_error(http_status, fields)
     data = _Fields(fields.get("Data", "data"))
-    _require_success_evidence(http_status, fields, "messageId")
+    _require_success_evidence(http_status, fields, "messageId", outcome=outcome)
     if (as_text(data.get("result")) or "1") not in ("1", "true", "success"):
         raise TaqnyatResponseError(
             "Send response reports a failed result",
@@ -588,12 +604,17 @@ def parse_send_response(
             body_excerpt=_body_excerpt(body),
         )
     sent = list(recipients)
-    as_sent: dict[str, str] = {}
-    for key, number in zip(_number_keys(sent), sent, strict=True):
-        as_sent.setdefault(key, number)
+    keys = _number_keys(sent)
     # The recipients are normally sent as their own keys (international ASCII digits): then the
     # lists below are mapped by C loops (dict, zip), which keeps a long list cheap.
-    respelled = any(key != number for key, number in as_sent.items())
+    if keys is sent:
+        as_sent = dict(zip(sent, sent, strict=True))
+        respelled = False
+    else:
+        as_sent = {}
+        for key, number in zip(keys, sent, strict=True):
+            as_sent.setdefault(key, number)
+        respelled = any(key != number for key, number in as_sent.items())
 
     def spelled_as_sent(listed: Any) -> dict[str, str]:
         """The listed numbers once each, by digits, spelled as sent when they are among the recipients."""

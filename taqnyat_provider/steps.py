@@ -71,9 +71,15 @@ class Wait:
 
 @dataclass(frozen=True)
 class Call:
-    """Run a blocking call (a send-ledger read or write): directly, or in a thread off the event loop."""
+    """
+    Run a call (a send-ledger read or write): directly, or in a thread off the event loop.
+
+    ``blocking=False`` says the call does no I/O (the in-memory ledger): an event loop runs it in
+    place rather than paying a thread hop for a dict update.
+    """
 
     function: Callable[[], Any]
+    blocking: bool = True
 
 
 Step = Request | Wait | Call

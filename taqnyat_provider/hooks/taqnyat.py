@@ -23,7 +23,6 @@ from taqnyat_provider.delivery import DeliveryReport
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
-    NoAuth,
     TaqnyatCalls,
     auth_headers,
     certificate_error,
@@ -47,6 +46,13 @@ from taqnyat_provider.steps import (
 
 if TYPE_CHECKING:
     from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook as TaqnyatAsyncHook
+
+
+class NoAuth(requests.auth.AuthBase):
+    """Keeps requests from replacing the Bearer header with credentials from a ``.netrc``."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
 
 
 class TaqnyatHook(TaqnyatCalls, HttpHook):

@@ -1,17 +1,24 @@
-"""The asyncio twin of :class:`~taqnyat_provider.hooks.taqnyat.TaqnyatHook`, on ``aiohttp``."""
+"""
+The asyncio twin of :class:`~taqnyat_provider.hooks.taqnyat.TaqnyatHook`, on ``aiohttp``.
+
+Its users run on an event loop that others share (the triggerer's, a deadline callback's), so the
+first use must not stall it: importing this module loads no HTTP library, and the first awaited
+call loads ``aiohttp``, Airflow's async connection helpers and ``phonenumbers`` in a worker thread
+(:func:`load_async_stack`) while the loop goes on serving everyone else.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import ssl
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import BaseHook
 
 from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
-from taqnyat_provider.delivery import DeliveryReport
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
@@ -21,9 +28,7 @@ from taqnyat_provider.hooks.transport import (
     certificate_error,
     read_settings,
 )
-from taqnyat_provider.messages import SmsMessage, VoiceCall
 from taqnyat_provider.responses import MAX_BODY_BYTES
-from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
     Answer,
     Call,
@@ -34,6 +39,58 @@ from taqnyat_provider.steps import (
     Wait,
     adrive,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from taqnyat_provider.delivery import DeliveryReport
+    from taqnyat_provider.messages import SmsMessage, VoiceCall
+    from taqnyat_provider.retry import RetryPolicy
+
+ASYNC_STACK = (
+    "aiohttp",
+    "airflow.providers.common.compat.connection",
+    "phonenumbers",  # the connection's caller_id, then the recipients, are checked on the loop
+)
+"""What the async hook loads on first use: some 0.25 s of imports in a fresh process."""
+
+AIRFLOW_LOOKUP_STACK = ("airflow.sdk.execution_time.cache", "airflow.sdk.execution_time.supervisor")
+"""
+What Airflow 3's connection lookup imports on first use, 0.1 s and more, when this process has not
+(a triggerer has; a process that only runs callbacks may not). Absent on Airflow 2.
+"""
+
+_stack_loaded = False
+
+
+def _import_stack() -> None:
+    for name in ASYNC_STACK:
+        importlib.import_module(name)
+    for name in AIRFLOW_LOOKUP_STACK:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def _imported(name: str) -> bool:
+    module = sys.modules.get(name)
+    spec = getattr(module, "__spec__", None)
+    return module is not None and not getattr(spec, "_initializing", False)
+
+
+async def load_async_stack() -> None:
+    """
+    Import :data:`ASYNC_STACK` in a worker thread, once per process; the event loop keeps running.
+
+    An import on the loop itself would hold every other trigger for as long as it takes (the
+    triggerer warns "async thread was blocked"), and importing it all when this module loads would
+    put the same cost on every DAG file that imports a notifier.
+    """
+    global _stack_loaded
+    if _stack_loaded:
+        return
+    if not all(_imported(name) for name in ASYNC_STACK):
+        await asyncio.to_thread(_import_stack)
+    _stack_loaded = True
 
 
 class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
@@ -56,10 +113,17 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
         self.retry_policy = retry_policy
         self._settings: ConnectionSettings | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._request_options: dict[str, Any] | None = None
 
     async def get_settings(self) -> ConnectionSettings:
         """The connection's settings, read once without blocking the event loop."""
         if self._settings is None:
+            await load_async_stack()
+            from airflow.providers.common.compat.connection import (
+                get_async_connection,
+                get_async_extra_dejson,
+            )
+
             conn = await get_async_connection(self.taqnyat_conn_id, hook=self)
             self._settings = read_settings(conn, await get_async_extra_dejson(conn))
             for warning in self._settings.warnings:
@@ -70,6 +134,8 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
         """The hook's one session (created on first use, inside the running event loop)."""
         if self._session is None or self._session.closed:
             settings = await self.get_settings()
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 headers=BASE_HEADERS,
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
@@ -88,12 +154,24 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    def _options(self, settings: ConnectionSettings) -> dict[str, Any]:
+        """What every request of this hook passes besides the call itself, worked out once."""
+        if self._request_options is None:
+            verify = settings.verify
+            scheme = settings.base_url.split("://", 1)[0]
+            self._request_options = {
+                # A CA bundle is read once per hook, not once per request.
+                "ssl": ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
+                "proxy": settings.proxies.get(scheme) or settings.proxies.get("all"),
+                "allow_redirects": False,
+            }
+        return self._request_options
+
     async def _transfer(self, request: Request) -> Answer:
-        settings = await self.get_settings()
+        settings = await self.get_settings()  # first: it loads aiohttp off the event loop
         session = await self.get_conn()
-        verify = settings.verify
-        tls: Any = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        scheme = settings.base_url.split("://", 1)[0]
+        import aiohttp
+
         try:
             async with session.request(
                 request.method,
@@ -101,9 +179,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
                 params=request.params,
                 json=request.json,
                 headers=auth_headers(settings, request),
-                allow_redirects=False,
-                ssl=tls,
-                proxy=settings.proxies.get(scheme) or settings.proxies.get("all"),
+                **self._options(settings),
             ) as response:
                 body = b""
                 async for chunk in response.content.iter_chunked(CHUNK_BYTES):
@@ -119,8 +195,8 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
     async def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):
             return await asyncio.sleep(step.seconds)
-        if isinstance(step, Call):  # a send-ledger read or write: blocking, so off the event loop
-            return await asyncio.to_thread(step.function)
+        if isinstance(step, Call):  # a send-ledger read or write: off the event loop if it blocks
+            return await asyncio.to_thread(step.function) if step.blocking else step.function()
         return await self._transfer(step)
 
     async def run_steps(self, steps: Steps[Any]) -> Any:

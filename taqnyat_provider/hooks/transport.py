@@ -1,17 +1,19 @@
 """
 What both hooks share below the core: reading the connection, the headers, and what a ``requests``
 or ``aiohttp`` failure means for a request (did it reach the server?).
+
+Importing this module loads neither HTTP library: the sync hook brings ``requests`` and the async
+hook ``aiohttp`` (off the event loop, see :mod:`~taqnyat_provider.hooks.taqnyat_async`), and a
+triggerer that only runs the status trigger never loads ``requests`` at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
-import requests
 from airflow.providers.common.compat.sdk import mask_secret
 
 from taqnyat_provider import __version__, api
@@ -22,6 +24,9 @@ from taqnyat_provider.ledger import Ledger
 from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
 from taqnyat_provider.retry import RetryPolicy, exchange
 from taqnyat_provider.steps import Failure, Request, Steps
+
+if TYPE_CHECKING:
+    import requests
 
 BASE_HEADERS = {"Accept": "application/json", "User-Agent": f"airflow-provider-taqnyat/{__version__}"}
 CHUNK_BYTES = 64 * 1024
@@ -71,6 +76,8 @@ def is_certificate_error(error: BaseException | None, depth: int = 0) -> bool:
 
 
 def requests_failure(error: requests.RequestException) -> Failure:
+    import requests
+
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return Failure.NOT_CONNECTED
     if isinstance(error, requests.exceptions.Timeout):
@@ -88,19 +95,14 @@ def requests_failure(error: requests.RequestException) -> Failure:
 
 
 def aiohttp_failure(error: BaseException) -> Failure:
+    import aiohttp
+
     # ClientConnectorError (SSL handshake included) is raised before a byte of the request is sent.
     if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
         return Failure.NOT_CONNECTED
     if isinstance(error, asyncio.TimeoutError):
         return Failure.TIMED_OUT
     return Failure.DROPPED
-
-
-class NoAuth(requests.auth.AuthBase):
-    """Keeps requests from replacing the Bearer header with credentials from a ``.netrc``."""
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
 
 
 class TaqnyatCalls:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
+import sys
 import time
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -16,6 +19,18 @@ from taqnyat_provider.exceptions import TaqnyatConfigurationError, TaqnyatError
 STATUS_SUCCESS = "success"
 STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"
+HOOK_MODULE = "taqnyat_provider.hooks.taqnyat_async"
+
+
+async def _import_off_the_loop(name: str) -> ModuleType:
+    """
+    ``name``, imported in a worker thread the first time: the triggerer imports this module on its
+    event loop, and loading the hook stack there would hold every other trigger meanwhile.
+    """
+    module = sys.modules.get(name)
+    if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return module
+    return await asyncio.to_thread(importlib.import_module, name)
 
 
 class TaqnyatStatusTrigger(BaseTrigger):
@@ -56,12 +71,12 @@ class TaqnyatStatusTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
-        from taqnyat_provider.retry import RetryPolicy
-
-        # Each poll is already a retry: one attempt per poll keeps the cadence at poll_interval.
-        hook = TaqnyatAsyncHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))
         try:
+            hooks = await _import_off_the_loop(HOOK_MODULE)
+            from taqnyat_provider.retry import RetryPolicy  # loaded with the hook
+
+            # Each poll is already a retry: one attempt per poll keeps the cadence at poll_interval.
+            hook = hooks.TaqnyatAsyncHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))
             async with hook:
                 while True:
                     try:
