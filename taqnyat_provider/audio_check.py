@@ -256,7 +256,7 @@ def check(url: str) -> Generator[Probe, Answer, AudioReport]:
         try:
             answer = yield Probe(method, current, headers)
         except TransportError as error:
-            raise TaqnyatAudioUnavailableError(f"no answer ({error})", url=shown_url(current)) from None
+            raise TaqnyatAudioUnavailableError(str(error), url=shown_url(current)) from None
         status = answer.status
         if status in (301, 302, 303, 307, 308):
             current = _redirect_target(answer, current, hops)
