@@ -84,9 +84,27 @@ class TaqnyatNotifier(BaseNotifier):
             return None
         return ledger
 
+    def _announce(self, context: Any, prepared: PreparedSend) -> None:
+        """A deadline alert says which run missed its deadline: the triggerer's log is where it is read."""
+        deadline = context.get("deadline") if hasattr(context, "get") else None
+        if not isinstance(deadline, dict):
+            return
+        dag_run = context.get("dag_run")
+        run = dag_run if isinstance(dag_run, dict) else vars(dag_run) if dag_run is not None else {}
+        dag_id, run_id = run.get("dag_id"), run.get("run_id")
+        self.log.warning(
+            "Deadline missed by DAG %s, run %s (deadline %s): sending %s to %d recipient(s)",
+            dag_id,
+            run_id,
+            deadline.get("deadline_time"),
+            prepared.what,
+            len(prepared.recipients),
+        )
+
     def notify(self, context: Any) -> None:
         try:
             prepared = self.message().prepare(self.hook.settings)
+            self._announce(context, prepared)
             ledger = self._reachable(self._ledger(context, prepared))
             self.hook.deliver(prepared, self.batch_size, ledger=ledger)
         finally:
@@ -99,6 +117,7 @@ class TaqnyatNotifier(BaseNotifier):
         hook = self.async_hook
         try:
             prepared = self.message().prepare(await hook.get_settings())
+            self._announce(context, prepared)
             ledger = await asyncio.to_thread(self._reachable, self._ledger(context, prepared))
             await hook.deliver(prepared, self.batch_size, ledger=ledger)
         finally:
