@@ -2,6 +2,10 @@
 Recurring notification calls: every working day (Sunday to Thursday) at 08:00 Riyadh time, wait
 until Taqnyat is operational, then call the on-call rota.
 
+A morning reminder placed hours late is wrong: when the DAG is unpaused after a pause, or the
+scheduler was down at 08:00, Airflow starts the run of the last missed slot at once. The call is
+skipped (not failed) when it would go out more than 30 minutes after 08:00. Manual runs always call.
+
 Set up the ``taqnyat_default`` connection first (password = Bearer token, extra ``caller_id``).
 """
 
@@ -36,11 +40,14 @@ with DAG(
         timeout=timedelta(minutes=30).total_seconds(),
     )
 
+    # [START lateness_guard]
     call_rota = TaqnyatVoiceOperator(
         task_id="call_rota",
         audio_url="{{ params.audio_url }}",
         recipients="{{ params.rota }}",
         batch_size=100,
+        max_lateness=timedelta(minutes=30),  # a scheduled run later than 08:30 calls nobody
     )
+    # [END lateness_guard]
 
     wait_for_taqnyat >> call_rota

@@ -37,10 +37,12 @@ def stand_clock(monkeypatch: pytest.MonkeyPatch, *times: datetime) -> Clock:
 
 
 @contextmanager
-def scheduled_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def scheduled_runs(monkeypatch: pytest.MonkeyPatch, due: datetime) -> Iterator[None]:
     """
-    Make ``dag.test()`` create a *scheduled* run (it creates manual ones), as the scheduler would:
-    the run's type is what the lateness guard reads, through the real task context.
+    Make ``dag.test()`` create a *scheduled* run due at ``due`` (it creates manual ones), as the
+    scheduler would: the run's type and due time are what the lateness guard reads, through the
+    real task context. On 2.11 a scheduled run is due when its data interval ends, which
+    ``dag.test()`` would otherwise infer as a manual run's (the last cron boundary, say).
     """
     from airflow.utils.types import DagRunType
 
@@ -53,6 +55,8 @@ def scheduled_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def create_scheduled(self: Any, *args: Any, **kwargs: Any) -> Any:
         kwargs["run_type"] = DagRunType.SCHEDULED
         kwargs["run_id"] = "scheduled__" + kwargs["run_id"].split("__", 1)[-1]
+        if not AIRFLOW_V_3_0_PLUS:
+            kwargs["data_interval"] = (due, due)
         return create(self, *args, **kwargs)
 
     with monkeypatch.context() as patch:
@@ -76,7 +80,7 @@ def run_dag_due(
         # Airflow 3: the run may start from ``run_after``; 2.11: its data interval ends at the logical date.
         when = {"run_after": due, "logical_date": due} if AIRFLOW_V_3_0_PLUS else {"execution_date": due}
         if scheduled:
-            with scheduled_runs(monkeypatch):
+            with scheduled_runs(monkeypatch, due):
                 dag_run = dag.test(**when)
         else:
             dag_run = dag.test(**when)
