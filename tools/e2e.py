@@ -10,6 +10,11 @@ asserts that:
   degraded for the sensor's first poke, so it must defer; the trigger's poll then succeeds);
 * the sandbox received exactly one voice request per run (one batch each), and every task succeeded;
 * the connection test works through the API server (``POST /api/v2/connections/test``);
+* a run of the deadline-call example that misses its (shortened) deadline makes the triggerer
+  place exactly one call and send one SMS naming the DAG, and the run itself still succeeds;
+* a voice task inside its quiet hours (a window from a minute ago to a minute or so ahead, given
+  in the run's conf) is seen ``deferred``, holds no slot, and calls once, after the window ended,
+  with its audio checked first (a ``HEAD`` of a file the sandbox serves, without credentials);
 * the token appears in no log of any process (all at DEBUG), nor in the sandbox's console.
 
 Every process is stopped by its PID; the working folder (database included) is removed.
@@ -27,7 +32,9 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import procs
 
@@ -192,6 +199,174 @@ def write_send_dags(dags: Path) -> None:
         (dags / f"{dag_id}.py").write_text(SEND_DAG.format(dag_id=dag_id, recipients=recipients))
 
 
+DEADLINE_DAG_ID = "taqnyat_deadline_call"
+DEADLINE_SECONDS_AFTER_QUEUED = 10
+DEADLINE_ON_CALL, DEADLINE_TEAM = "966500000031", "966500000032"
+QUIET_DAG_ID = "taqnyat_e2e_quiet_hours"
+QUIET_NUMBER = "966500000041"
+QUIET_DAG = """
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False):
+    TaqnyatVoiceOperator(
+        task_id="call",
+        audio_url="{{ dag_run.conf['audio_url'] }}",
+        recipients=["__NUMBER__"],
+        quiet_hours=("{{ dag_run.conf['quiet_from'] }}", "{{ dag_run.conf['quiet_to'] }}"),
+    )
+"""
+
+
+def write_oncall_dags(dags: Path) -> None:
+    """
+    The deadline-call example as users get it, with its deadline 10 s after the run is queued (not
+    4 h), no schedule (only the run triggered here), and numbers of its own; and a quiet-hours call.
+    """
+    source = (ROOT / "example_dags" / f"{DEADLINE_DAG_ID}.py").read_text()
+    for old, new in (
+        ('schedule="0 2 * * *"', "schedule=None"),
+        ("interval=timedelta(hours=4)", f"interval=timedelta(seconds={DEADLINE_SECONDS_AFTER_QUEUED})"),
+        ('ON_CALL = ["966500000000"]', f'ON_CALL = ["{DEADLINE_ON_CALL}"]'),
+        ('TEAM = ["966512345678"]', f'TEAM = ["{DEADLINE_TEAM}"]'),
+    ):
+        if old not in source:
+            raise SystemExit(f"example DAG changed: {old!r} not found")
+        source = source.replace(old, new)
+    (dags / f"{DEADLINE_DAG_ID}.py").write_text(source)
+    quiet = QUIET_DAG.replace("__DAG_ID__", QUIET_DAG_ID).replace("__NUMBER__", QUIET_NUMBER)
+    (dags / f"{QUIET_DAG_ID}.py").write_text(quiet)
+
+
+def received_requests(sandbox_url: str) -> list[dict]:
+    _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
+    return received["requests"]
+
+
+def run_state(database_url: str, dag_id: str) -> str | None:
+    rows = query(database_url, "SELECT state FROM dag_run WHERE dag_id = %s ORDER BY id DESC LIMIT 1", dag_id)
+    return rows[0][0] if rows else None
+
+
+def deadline_and_quiet_hours(
+    database_url: str, sandbox_url: str, api: str, jwt: str, logs: Path
+) -> list[str]:
+    """Both on-call scenarios at once: a run that misses its deadline, and a call that waits out quiet hours."""
+    failures: list[str] = []
+    riyadh = ZoneInfo("Asia/Riyadh")
+    now = datetime.now(riyadh)
+    # A window that began a minute ago and ends at the first whole minute at least 40 s ahead.
+    window_end = (now + timedelta(seconds=100)).replace(second=0, microsecond=0)
+    conf = {
+        "quiet_from": (now - timedelta(minutes=1)).strftime("%H:%M"),
+        "quiet_to": window_end.strftime("%H:%M"),
+        "audio_url": f"{sandbox_url}/_sandbox/audio/quiet-hours.mp3",
+    }
+    started = time.monotonic()
+    procs.http("POST", f"{api}/dags/{QUIET_DAG_ID}/dagRuns", {"logical_date": None, "conf": conf}, token=jwt)
+    procs.http(
+        "POST",
+        f"{api}/dags/{DEADLINE_DAG_ID}/dagRuns",
+        {"logical_date": None, "conf": {"load_seconds": 30}},
+        token=jwt,
+    )
+    log(
+        f"{QUIET_DAG_ID}: quiet hours {conf['quiet_from']}-{conf['quiet_to']} Asia/Riyadh; {DEADLINE_DAG_ID}: "
+        f"deadline {DEADLINE_SECONDS_AFTER_QUEUED} s after queued, load 30 s"
+    )
+    seen: dict[str, float] = {}
+
+    def both_done() -> bool:
+        quiet = (task_row(database_url, QUIET_DAG_ID) or (None,))[0]
+        if quiet == "deferred" and "deferred" not in seen:
+            seen["deferred"] = time.monotonic() - started
+            log(f"{QUIET_DAG_ID}: the call is deferred ({seen['deferred']:.0f} s after the trigger)")
+        return quiet in ("success", "failed") and run_state(database_url, DEADLINE_DAG_ID) in (
+            "success",
+            "failed",
+        )
+
+    procs.wait_until("the quiet-hours call and the deadline run to end", both_done, seconds=300)
+    log(f"both on-call scenarios ended {time.monotonic() - started:.0f} s after the trigger")
+    requests = received_requests(sandbox_url)
+
+    # Quiet hours: deferred, then one call after the window ended, its audio checked first.
+    state, try_number, _, _ = task_row(database_url, QUIET_DAG_ID) or (None, None, None, None)
+    calls = [
+        r
+        for r in requests
+        if r["endpoint"] == "voice" and QUIET_NUMBER in (r.get("body") or {}).get("recipients", [])
+    ]
+    audio = [r for r in requests if r["endpoint"] == "audio" and r["path"].endswith("/quiet-hours.mp3")]
+    log(
+        f"{QUIET_DAG_ID}: {state} on try {try_number}; seen deferred: {'deferred' in seen}; calls: "
+        + ", ".join(f"{datetime.fromtimestamp(r['received_at'], riyadh):%H:%M:%S}" for r in calls)
+        + f" (window ended {window_end:%H:%M:%S}); audio probes: {[(r['method'], r['status'], r['auth']) for r in audio]}"
+    )
+    if (state, try_number) != ("success", 1) or "deferred" not in seen:
+        failures.append(
+            f"{QUIET_DAG_ID}: expected deferred, then success on try 1; got {state} on try {try_number}"
+        )
+    if len(calls) != 1 or calls[0]["received_at"] < window_end.timestamp():
+        failures.append(f"{QUIET_DAG_ID}: expected one call after {window_end:%H:%M:%S}, got {len(calls)}")
+    if not audio or audio[0]["method"] != "HEAD" or any(r["auth"] != "missing" for r in audio):
+        failures.append(f"{QUIET_DAG_ID}: the audio was not checked with a credential-free HEAD: {audio}")
+    elif calls and audio[-1]["received_at"] > calls[0]["received_at"]:
+        failures.append(f"{QUIET_DAG_ID}: the audio was checked after the call")
+    task_log = "".join(
+        path.read_text(errors="replace")
+        for path in (logs / "tasks").rglob("*.log")
+        if QUIET_DAG_ID in str(path)
+    )
+    for line in ("Inside quiet hours", "deferring until", "are over (deferred until"):
+        if line not in task_log:
+            failures.append(f"{QUIET_DAG_ID}: the task log lacks {line!r}")
+
+    # The deadline: one call and one SMS from the triggerer; the run itself goes on and succeeds.
+    deadline_calls = [
+        r
+        for r in requests
+        if r["endpoint"] == "voice" and DEADLINE_ON_CALL in (r.get("body") or {}).get("recipients", [])
+    ]
+    texts = [
+        r
+        for r in requests
+        if r["endpoint"] == "sms" and DEADLINE_TEAM in (r.get("body") or {}).get("recipients", [])
+    ]
+    rows = query(database_url, "SELECT type, state, data::text, output FROM callback")
+    callbacks = [(row[0], row[1]) for row in rows if "taqnyat_provider.notifications" in row[2]]
+    for row in rows:
+        if row[1] != "success":
+            print(f"    callback {row[0]} {row[1]}: {(row[3] or '')[-600:]}")
+    state = run_state(database_url, DEADLINE_DAG_ID)
+    log(
+        f"{DEADLINE_DAG_ID}: run {state}; deadline calls: {len(deadline_calls)}; texts: "
+        f"{[t['body']['body'] for t in texts]}; callbacks: {callbacks}"
+    )
+    if state != "success":
+        failures.append(
+            f"{DEADLINE_DAG_ID}: the run should go on and succeed after its deadline, got {state}"
+        )
+    if len(deadline_calls) != 1 or deadline_calls[0]["auth"] != "ok":
+        failures.append(f"{DEADLINE_DAG_ID}: expected exactly one deadline call, got {len(deadline_calls)}")
+    [(run_id,)] = query(database_url, "SELECT run_id FROM dag_run WHERE dag_id = %s", DEADLINE_DAG_ID)
+    expected = f"{DEADLINE_DAG_ID} is not done 4 h after it started ({run_id})"
+    if [t["body"]["body"] for t in texts] != [expected]:
+        failures.append(f"{DEADLINE_DAG_ID}: expected one SMS {expected!r}, got {texts}")
+    if sorted(callbacks) != [("triggerer", "success"), ("triggerer", "success")]:
+        failures.append(f"{DEADLINE_DAG_ID}: expected two successful triggerer callbacks, got {callbacks}")
+    announced = [
+        path.name
+        for path in logs.rglob("*.log")
+        if f"Deadline missed by DAG {DEADLINE_DAG_ID}" in path.read_text(errors="replace")
+    ]
+    log(f"{DEADLINE_DAG_ID}: 'Deadline missed by DAG {DEADLINE_DAG_ID}' logged in {announced}")
+    if not announced:
+        failures.append(f"{DEADLINE_DAG_ID}: no log line names the DAG that missed its deadline")
+    return failures
+
+
 def sent_to(sandbox_url: str, numbers: list[str]) -> list[str]:
     """Every listed number in every voice request the sandbox received, answered or not."""
     _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
@@ -309,7 +484,11 @@ def run_deployment(work: Path) -> list[str]:
             api_port=api_port,
             user=API_USER,
             executor="LocalExecutor",
-            connection={"host": sandbox_url, "password": token, "extra": {"caller_id": "966500000001"}},
+            connection={
+                "host": sandbox_url,
+                "password": token,
+                "extra": {"caller_id": "966500000001", "sender": "Taqnyat.sa"},
+            },
         )
     )
     env.update(
@@ -322,6 +501,7 @@ def run_deployment(work: Path) -> list[str]:
     )
     write_dag(dags)
     write_send_dags(dags)
+    write_oncall_dags(dags)
     log("airflow db migrate (PostgreSQL)")
     migrate = subprocess.run(airflow("db", "migrate"), env=env, capture_output=True, text=True)
     if migrate.returncode != 0:
@@ -419,6 +599,8 @@ def run_deployment(work: Path) -> list[str]:
         if token in json.dumps(body):
             failures.append("the connection test's answer shows the token")
 
+    # Before the kill scenario, whose sandbox fault would catch these calls.
+    failures += deadline_and_quiet_hours(database_url, sandbox_url, api, jwt, logs)
     failures += kill_mid_send(database_url, sandbox_url, api, jwt, logs)
     failures += clear_after_success(database_url, sandbox_url, api, jwt, env)
 
@@ -446,7 +628,7 @@ def check_runs(database_url: str, received: dict) -> list[str]:
     log(f"runs: {runs}")
     log(f"task instances: {tasks}")
     # The kill and clear scenarios call numbers of their own; they are checked where they run.
-    others = {*KILL_NUMBERS, CLEAR_NUMBER}
+    others = {*KILL_NUMBERS, CLEAR_NUMBER, DEADLINE_ON_CALL, DEADLINE_TEAM, QUIET_NUMBER}
     voice = [
         r
         for r in received["requests"]

@@ -84,6 +84,15 @@ class TaqnyatNotifier(BaseNotifier):
             return None
         return ledger
 
+    def _update_context(self, context: Any) -> Any:
+        context = super()._update_context(context)
+        # A deadline alert's context has the run as the REST API shows it (``dag_run_id``); give
+        # it the ``run_id`` that templates written for task callbacks use.
+        dag_run = context.get("dag_run") if "deadline" in context else None
+        if isinstance(dag_run, dict) and "dag_run_id" in dag_run:
+            dag_run.setdefault("run_id", dag_run["dag_run_id"])
+        return context
+
     def _announce(self, context: Any, prepared: PreparedSend) -> None:
         """A deadline alert says which run missed its deadline: the triggerer's log is where it is read."""
         deadline = context.get("deadline") if hasattr(context, "get") else None
@@ -91,7 +100,7 @@ class TaqnyatNotifier(BaseNotifier):
             return
         dag_run = context.get("dag_run")
         run = dag_run if isinstance(dag_run, dict) else vars(dag_run) if dag_run is not None else {}
-        dag_id, run_id = run.get("dag_id"), run.get("run_id")
+        dag_id, run_id = run.get("dag_id"), run.get("run_id") or run.get("dag_run_id")
         self.log.warning(
             "Deadline missed by DAG %s, run %s (deadline %s): sending %s to %d recipient(s)",
             dag_id,

@@ -17,13 +17,18 @@ from taqnyat_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PL
 
 pytestmark = pytest.mark.integration
 
-# What the scheduler hands a missed deadline's callback (Deadline.handle_miss): the run as JSON.
+# What the scheduler hands a missed deadline's callback (Deadline.handle_miss): the run as the
+# REST API's DAGRunResponse dumps it (its id is ``dag_run_id``), and the deadline.
 MISSED = {
     "dag_run": {
+        "dag_run_id": "scheduled__2026-01-05T23:00:00+00:00",
         "dag_id": "nightly_load",
-        "run_id": "scheduled__2026-01-05T23:00:00+00:00",
-        "state": "running",
+        "logical_date": "2026-01-05T23:00:00Z",
+        "queued_at": "2026-01-05T23:00:01Z",
+        "run_after": "2026-01-05T23:00:00Z",
         "run_type": "scheduled",
+        "state": "running",
+        "conf": {},
     },
     "deadline": {"id": "0199a7c0-0000-7000-8000-000000000001", "deadline_time": "2026-01-06T03:00:00+00:00"},
 }
