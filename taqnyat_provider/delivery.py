@@ -191,6 +191,9 @@ class Delivery:
         self.batch_size = check_batch_size(batch_size)
         self.on_unknown = check_on_unknown(on_unknown)
         self.ledger = ledger or Ledger.in_memory()
+        # A ledger of its own (a hook used outside a task): no other try or process can read it, so
+        # nothing is loaded and the entry is kept, not copied, without a step (see ``_save``).
+        self._private = ledger is None
         self.policy = policy or DEFAULT_RETRY_POLICY
         self.log = log or _log
         self.batches = batched(prepared.recipients, self.batch_size)
@@ -202,7 +205,11 @@ class Delivery:
     # The ledger
 
     def _load(self) -> Steps[LedgerEntry]:
-        ledger, digest = self.ledger, self.prepared.digest(self.batch_size)
+        ledger = self.ledger
+        if self._private:
+            # Nothing can be stored yet; the digest is only worked out if the entry is ever read.
+            return LedgerEntry("", len(self.batches), ledger.epoch, ledger.label)
+        digest = self.prepared.digest(self.batch_size)
         load = ledger.store.load if self._objects is None else self._objects.load_entry
         try:
             stored = yield Call(partial(load, ledger.key), blocking=self._objects is None)
@@ -235,6 +242,9 @@ class Delivery:
 
     def _save(self, entry: LedgerEntry) -> Steps[None]:
         ledger, now = self.ledger, datetime.now(timezone.utc)
+        if self._private and self._objects is not None:
+            self._objects.keep_entry(ledger.key, entry, now, partial(self.prepared.digest, self.batch_size))
+            return
         if self._objects is not None:
             save = Call(partial(self._objects.save_entry, ledger.key, entry, now), blocking=False)
         else:

@@ -24,7 +24,7 @@ import enum
 import hashlib
 import json
 from collections import UserDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -99,6 +99,15 @@ class MemoryLedgerStore:
     def save_entry(self, key: str, entry: LedgerEntry, now: datetime) -> None:
         """Keep a copy of ``entry`` as it is now; its text is what ``entry.dumps(now)`` gives."""
         self.entries.data[key] = _Snapshot(entry.copy(), now)  # type: ignore[assignment]
+
+    def keep_entry(self, key: str, entry: LedgerEntry, now: datetime, digest: Callable[[], str]) -> None:
+        """
+        Keep ``entry`` itself, for a store only its writer uses while it writes (a delivery's own).
+
+        Its writer saves after every change, so at any moment nobody else can look the entry is
+        what a copy would be. Its ``digest``, when empty, is worked out only if the text is read.
+        """
+        self.entries.data[key] = _Snapshot(entry, now, digest)  # type: ignore[assignment]
 
 
 def entry_store(store: LedgerStore) -> MemoryLedgerStore | None:
@@ -292,13 +301,16 @@ def expired_keys(keys: Iterable[str], today: date, retention_days: int) -> list[
 class _Snapshot:
     """An entry kept by :meth:`MemoryLedgerStore.save_entry`, and when it was saved."""
 
-    __slots__ = ("entry", "saved")
+    __slots__ = ("digest", "entry", "saved")
 
-    def __init__(self, entry: LedgerEntry, saved: datetime) -> None:
+    def __init__(self, entry: LedgerEntry, saved: datetime, digest: Callable[[], str] | None = None) -> None:
         self.entry = entry
         self.saved = saved
+        self.digest = digest
 
     def text(self) -> str:
+        if not self.entry.digest and self.digest is not None:
+            self.entry.digest = self.digest()
         return self.entry.dumps(self.saved)
 
     def __repr__(self) -> str:

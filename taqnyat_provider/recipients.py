@@ -78,10 +78,12 @@ def split_recipients(value: Any) -> list[str]:
             f"{value!r:.100}"
         )
     entries: list[str] = []
-    if all(type(item) is str for item in items):
+    if set(map(type, items)) == {str}:
         # Only strings (the common case, and the long lists): checked and split all at once, in C.
         # A comma between them is a separator like any other, so the parts are each item's parts.
-        if all(items) and _SPLIT_OR_SPACE.search("".join(items)) is None:
+        joined = "".join(items)
+        plain_digits = joined.isascii() and joined.encode().isdigit()  # bytes: a fast ASCII loop
+        if all(items) and (plain_digits or _SPLIT_OR_SPACE.search(joined) is None):
             entries = list(items)  # nothing to split or strip: one entry each
         else:
             entries = [part for part in map(str.strip, _LIST_SPLIT.split(",".join(items))) if part]
@@ -171,6 +173,9 @@ def normalize_recipients(value: Any, default_region: str | None = None) -> list[
     entries = split_recipients(value)
     if not entries:
         raise InvalidInputError("recipients is empty: give at least one phone number")
+    distinct = list(dict.fromkeys(entries))
+    if len(distinct) >= _BULK_MINIMUM and _all_fast(distinct):
+        return distinct  # each one its own normalized form, so distinct entries are distinct numbers
     numbers: list[str] = []
     seen: set[str] = set()
     problems: list[tuple[object, str]] = []
@@ -236,6 +241,8 @@ class _CallingCode(NamedTuple):
 
 
 _NO_FAST_PATH = _CallingCode(None, (), single=False)  # metadata this mirror does not cover
+_BULK_MINIMUM = 8  # fewer entries are checked one by one
+_bulk_patterns: dict[str, re.Pattern[str] | None] = {}  # per calling code, built on first use
 _MIN_NSN, _MAX_NSN = 2, 17  # phonenumbers' _MIN_LENGTH_FOR_NSN and _MAX_LENGTH_FOR_NSN
 _calling_codes: dict[str, _CallingCode | None] | None = None  # built on first use, per code
 
@@ -248,6 +255,8 @@ def _valid_by_length(metadata: Any, not_prefixed: str = "") -> dict[int, re.Patt
     own possible lengths; mobile only when its pattern is not the fixed-line one (then a fixed-line
     match already says FIXED_LINE_OR_MOBILE). Every pattern is phonenumbers' own, verbatim. With
     ``not_prefixed`` (a national prefix pattern), a number that starts with it does not match.
+    ``$`` ends the general pattern's lookahead: the numbers are digits only, so it is the end of the
+    number, alone or on its line in the bulk pattern.
     """
     guard = f"(?!(?:{not_prefixed}))" if not_prefixed else ""
     general = metadata.general_desc
@@ -279,7 +288,7 @@ def _valid_by_length(metadata: Any, not_prefixed: str = "") -> dict[int, re.Patt
         ]
         if patterns:
             by_length[length] = re.compile(
-                f"{guard}(?=(?:{general.national_number_pattern})\\Z)(?:{'|'.join(patterns)})"
+                f"{guard}(?=(?:{general.national_number_pattern})$)(?:{'|'.join(patterns)})"
             )
     return by_length
 
@@ -306,6 +315,42 @@ def _compile_calling_code(code: int) -> _CallingCode:
         leading = re.compile(metadata.leading_digits) if metadata.leading_digits is not None else None
         regions.append(_Region(leading, _valid_by_length(metadata)))
     return _CallingCode(re.compile(prefix) if prefix else None, tuple(regions), single=False)
+
+
+def _all_fast(entries: list[str]) -> bool:
+    """
+    Whether :func:`_fast_international` takes every entry as it is, decided in one pass of the
+    regular expression engine over all of them when they share a calling code with one region.
+
+    Calling codes are prefix-free, so a line that matches ``^966…$`` has 966 as its calling code;
+    when as many lines match as there are entries, each one is valid and its own E.164 digits.
+    Anything else (several calling codes, one bad number) says False: then each entry goes its
+    own way, which also words the errors.
+    """
+    digits = "".join(entries)
+    if not (digits.isascii() and digits.encode().isdigit()):
+        return False
+    text = "\n".join(entries)
+    if text[0] == "0" or "\n0" in text:
+        return False
+    if _fast_international(entries[0]) is None:  # also compiles its calling code's rules
+        return False
+    codes = _calling_codes
+    assert codes is not None
+    code = next(entries[0][:size] for size in (1, 2, 3) if entries[0][:size] in codes)
+    if code not in _bulk_patterns:
+        _bulk_patterns[code] = _bulk_pattern(code, codes[code])
+    pattern = _bulk_patterns[code]
+    return pattern is not None and pattern.subn("", text)[1] == len(entries)
+
+
+def _bulk_pattern(code: str, rules: _CallingCode | None) -> re.Pattern[str] | None:
+    """One line of ``code`` and a valid national number: the single region's patterns, by length."""
+    if rules is None or not rules.single or not rules.regions[0].valid_by_length:
+        return None
+    by_length = rules.regions[0].valid_by_length.items()
+    alternatives = "|".join(f"(?=[0-9]{{{length}}}$){valid.pattern}" for length, valid in by_length)
+    return re.compile(f"^{code}(?:{alternatives})$", re.MULTILINE)
 
 
 def _fast_international(digits: str) -> str | None:

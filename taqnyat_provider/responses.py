@@ -28,6 +28,7 @@ _SUCCESS_WORDS = frozenset({"success", "succeeded", "ok", "sent"})
 _FAILURE_WORDS = frozenset({"fail", "failed", "failure", "error"})
 _EXCERPT_CHARS = 200
 _NOT_ASCII_DIGITS = re.compile(r"[^0-9]+")
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+(\.0*)?")
 _MAX_NUMBER_CHARS = 64
 """A longer text is no status code, error code, cost or balance (and ``int()`` of it is slow)."""
 
@@ -110,7 +111,7 @@ def as_int(value: Any) -> int | None:
         return int(value) if value.is_integer() else None
     if isinstance(value, str):
         text = value.strip()
-        if len(text) <= _MAX_NUMBER_CHARS and re.fullmatch(r"[+-]?[0-9]+(\.0*)?", text):
+        if len(text) <= _MAX_NUMBER_CHARS and _INTEGER_TEXT.fullmatch(text):
             return int(text.split(".")[0])
     return None
 
@@ -183,7 +184,7 @@ class _Fields:
     __slots__ = ("_lowered", "mapping")
 
     def __init__(self, value: Any):
-        self.mapping: Mapping[Any, Any] = value if isinstance(value, Mapping) else {}
+        self.mapping: Mapping[Any, Any] = value if type(value) is dict or isinstance(value, Mapping) else {}
         self._lowered: dict[str, Any] | None = None
 
     def get(self, *names: str) -> Any:
@@ -226,8 +227,11 @@ def _number_key(number: str) -> str:
 def _number_keys(numbers: list[str]) -> list[str]:
     """``_number_key`` of each number (or the number, when it has no digit), plain digit lists at once."""
     joined = "," + ",".join(numbers)
-    if joined.isascii() and joined.replace(",", "").isdigit() and ",00" not in joined:
-        return numbers  # already international ASCII digits, as Taqnyat writes them
+    if joined.isascii():
+        # bytes.isdigit is a plain ASCII loop, many times faster than str.isdigit's Unicode lookups.
+        data = joined.encode()
+        if data.replace(b",", b"").isdigit() and b",00" not in data:
+            return numbers  # already international ASCII digits, as Taqnyat writes them
     return [_number_key(number) or number for number in numbers]
 
 
@@ -254,6 +258,8 @@ _BARE_TOKEN = re.compile(
     re.VERBOSE,
 )
 _LITERALS = frozenset({"true", "false", "null"})
+_LENIENT_JSON = json.JSONDecoder(strict=False)
+"""``json.loads(text, strict=False)`` without building a decoder and its scanner for every answer."""
 _MAX_LOOSE_DEPTH = 64
 """Deeper than any answer Taqnyat gives; a body nested further is not read as loose JSON."""
 MAX_LOOSE_TOKENS = 10_000
@@ -355,7 +361,7 @@ def _read_loose_json(text: str) -> Any:
         return None
     out.extend(reversed(closers))
     try:
-        return json.loads("".join(out), strict=False)
+        return _LENIENT_JSON.decode("".join(out))
     except (ValueError, RecursionError):
         return None
 
@@ -399,7 +405,7 @@ def _decode_text(text: str, http_status: int | None) -> dict[str, Any]:
             "HTML page instead of JSON", http_status=http_status, body_excerpt=excerpt(text)
         )
     try:
-        decoded = json.loads(text, strict=False)
+        decoded = _LENIENT_JSON.decode(text)
     except (ValueError, RecursionError):
         # Only a body that is not JSON is read as loose JSON: valid JSON is taken as it is.
         decoded = _read_loose_json(text)

@@ -102,15 +102,19 @@ async def adrive(steps: Steps[T], perform: Callable[[Step], Awaitable[Any]]) -> 
 
 
 def drive(steps: Steps[T], perform: Callable[[Step], Any]) -> T:
-    """:func:`adrive` for synchronous steps: the coroutine never suspends, so one ``send`` runs it all."""
+    """
+    :func:`adrive` for synchronous steps: the same loop, line for line, without a coroutine.
 
-    async def perform_now(step: Step) -> Any:
-        return perform(step)
-
-    coroutine = adrive(steps, perform_now)
+    A sync hook runs it for every call, so it does not pay for a coroutine per step.
+    """
     try:
-        coroutine.send(None)
+        step = next(steps)
+        while True:
+            try:
+                result = perform(step)
+            except BaseException as error:
+                step = steps.throw(error)
+            else:
+                step = steps.send(result)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    coroutine.close()
-    raise RuntimeError("a synchronous step suspended")  # pragma: no cover
+        return done.value
