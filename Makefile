@@ -65,11 +65,14 @@ test-e2e-celery: venv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[celery]"
 	timeout 600 $(BIN)/python tools/e2e_celery.py
 
-# Side-by-side benchmarks; `bench` rewrites docs/performance.md, `bench-short` (in `test`) keeps them alive.
+# Side-by-side benchmarks; `bench` rewrites docs/performance.md and its plots (about 8 minutes),
+# `bench-short` (in `test`, under 2 minutes) keeps them alive and draws the plots in a scratch folder.
 bench: venv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[bench]"
 	$(BIN)/python benchmarks/run.py --write
 
 bench-short: venv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[bench]"
 	$(BIN)/python benchmarks/run.py --short
 
 .PHONY: dist test-floors test-python test-dist
