@@ -52,7 +52,7 @@ PYTHONS_ABOVE_FLOOR = ("3.12", "3.13")
 # Unit tests and real DAG runs (dag.test() against the sandbox), about a minute on 2 cores.
 TESTS = (
     "tests/unit",
-    "tests/integration/test_voice_operator.py",
+    "tests/operators/test_voice.py",
     "tests/hooks/test_taqnyat.py",
     # A time budget, not a compatibility check: the main suite holds it; here it only measures how
     # busy the two cores are while these environments are being built.
