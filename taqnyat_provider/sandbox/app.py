@@ -455,9 +455,9 @@ async def _api(
         if wait is not None:
             response: web.StreamResponse = rate_limited(wait)
         else:
-            response = (await _play_fault(fault, request, record, route) if fault else None) or await route(
-                request, record
-            )
+            # ``is None``, not ``or``: an aiohttp Response with an empty body is falsy on older aiohttp.
+            played = await _play_fault(fault, request, record, route) if fault else None
+            response = played if played is not None else await route(request, record)
     except asyncio.CancelledError:
         record.status = None
         print(_console_line(record), file=console, flush=True)
