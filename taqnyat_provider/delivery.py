@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -241,7 +241,7 @@ class Delivery:
         return entry
 
     def _save(self, entry: LedgerEntry) -> Steps[None]:
-        ledger, now = self.ledger, datetime.now(timezone.utc)
+        ledger, now = self.ledger, datetime.now(UTC)
         if self._private and self._objects is not None:
             self._objects.keep_entry(ledger.key, entry, now, partial(self.prepared.digest, self.batch_size))
             return

@@ -12,7 +12,7 @@ token and no phone numbers but rejected ones (see :mod:`taqnyat_provider.ledger`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from airflow.providers.common.compat.sdk import Variable
@@ -52,7 +52,7 @@ def _run_day(context: Any) -> date:
     dag_run = context.get("dag_run")
     moment = getattr(dag_run, "run_after", None) or context.get("logical_date")
     moment = moment or getattr(dag_run, "execution_date", None) or getattr(dag_run, "start_date", None)
-    return moment.date() if isinstance(moment, datetime) else datetime.now(timezone.utc).date()
+    return moment.date() if isinstance(moment, datetime) else datetime.now(UTC).date()
 
 
 def task_ledger(context: Any, scope: str = "send") -> Ledger:
@@ -88,7 +88,7 @@ def forget(ledger: Ledger, log: Any, retention_days: int = DEFAULT_RETENTION_DAY
         store.delete(ledger.key)
         list_keys = getattr(store, "keys", None)
         if list_keys is not None:
-            today = datetime.now(timezone.utc).date()
+            today = datetime.now(UTC).date()
             for key in expired_keys(list_keys(KEY_PREFIX), today, retention_days):
                 log.info("Removing the expired send ledger %s (older than %d days)", key, retention_days)
                 store.delete(key)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -105,7 +105,7 @@ class QuietHours:
         wall = datetime.combine(day, self.end)
         readings = []
         for fold in (0, 1):  # a repeated hour is read twice
-            instant = wall.replace(tzinfo=self.zone, fold=fold).astimezone(timezone.utc)
+            instant = wall.replace(tzinfo=self.zone, fold=fold).astimezone(UTC)
             if instant.astimezone(self.zone).replace(tzinfo=None) == wall and instant not in readings:
                 readings.append(instant)
         if readings:
@@ -119,7 +119,7 @@ class QuietHours:
                 hi = mid
             else:
                 lo = mid
-        return [datetime.fromtimestamp(hi, timezone.utc)]
+        return [datetime.fromtimestamp(hi, UTC)]
 
     def _end_on(self, day: date, after: datetime) -> datetime | None:
         """The first instant later than ``after`` when the clock in ``zone`` reads ``end`` on ``day``."""
@@ -133,7 +133,7 @@ class QuietHours:
         """
         if moment.tzinfo is None:
             raise ValueError("moment must be timezone-aware")
-        now = moment.astimezone(timezone.utc)
+        now = moment.astimezone(UTC)
         local = now.astimezone(self.zone)
         clock = local.time().replace(tzinfo=None)
         if not self._contains(clock):

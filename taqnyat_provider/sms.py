@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from taqnyat_provider.exceptions import InvalidInputError
@@ -139,7 +139,7 @@ def schedule_for_api(value: Any, now: datetime | None = None) -> str:
     when = _parse_schedule(value)
     if when.second or when.microsecond:
         when = when.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if when <= now:
         raise InvalidInputError(
             f"scheduled_at {value!s:.100} is not in the future (now is {now.isoformat(timespec='seconds')})"

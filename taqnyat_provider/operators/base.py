@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ TIMING_TEMPLATE_FIELDS: tuple[str, ...] = ("quiet_hours", "quiet_hours_timezone"
 
 def utcnow() -> datetime:
     """The operators' clock (one place, so tests can stand it at 23:00 Riyadh time)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _templated(value: Any) -> bool:
@@ -181,7 +181,7 @@ class TaqnyatSendOperator(BaseOperator):
         if deferred_until is None:
             moment = datetime.fromisoformat(event) if isinstance(event, str) else event
             if isinstance(moment, datetime) and moment.tzinfo is not None:
-                deferred_until = moment.astimezone(window.zone if window else timezone.utc).isoformat()
+                deferred_until = moment.astimezone(window.zone if window else UTC).isoformat()
         self.log.info(
             "Quiet hours %s are over (deferred until %s): sending", quiet_hours or window, deferred_until
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -39,7 +39,7 @@ def _setup(airflow_db, sandbox):
 
 
 def ago(**delta: float) -> datetime:
-    return datetime.now(timezone.utc) - timedelta(**delta)
+    return datetime.now(UTC) - timedelta(**delta)
 
 
 def test_a_scheduled_run_two_hours_late_is_skipped_with_no_request(sandbox, monkeypatch, capfd):
@@ -89,7 +89,7 @@ with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), 
 def test_a_send_under_way_is_finished_however_late(sandbox, monkeypatch, capfd, fast_retries):
     """Try 1 delivers batch 1 on time, then 503s stop batch 2; try 2 comes 2 hours late and finishes the send."""
     sandbox.state.inject("503", endpoint="voice", skip=1, times=3, retry_after="0")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     clock = stand_clock(monkeypatch, now, now + timedelta(hours=2))
     outcome = run_dag_due(SINGLE_CALL, now - timedelta(minutes=29), scheduled=True, monkeypatch=monkeypatch)
     task = outcome.task("call")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -104,11 +104,11 @@ def test_the_recurring_calls_skip_a_run_two_hours_late(sandbox, monkeypatch, cap
     source = (EXAMPLE_DAGS / "taqnyat_recurring_calls.py").read_text()
     source = source.replace('dag_id="taqnyat_recurring_calls"', 'dag_id="__DAG_ID__"')
     late = run_dag_due(
-        source, datetime.now(timezone.utc) - timedelta(hours=2), scheduled=True, monkeypatch=monkeypatch
+        source, datetime.now(UTC) - timedelta(hours=2), scheduled=True, monkeypatch=monkeypatch
     )
     assert (late.task("wait_for_taqnyat").state, late.task("call_rota").state) == ("success", "skipped")
     assert sandbox.received("voice") == []
     assert "more than max_lateness (30m 00s); nothing was sent" in capfd.readouterr().out
-    on_time = run_dag_due(source, datetime.now(timezone.utc), scheduled=True, monkeypatch=monkeypatch)
+    on_time = run_dag_due(source, datetime.now(UTC), scheduled=True, monkeypatch=monkeypatch)
     assert on_time.task("call_rota").state == "success"
     assert sandbox.called_numbers() == ["966500000000", "966512345678"]

@@ -13,12 +13,12 @@ import os
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from email.message import Message
 from pathlib import Path
 
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 
 import taqnyat_provider

@@ -6,7 +6,7 @@ not UTF-8, odd ``Retry-After`` values, and a 503 with or without ``Retry-After``
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 
 import pytest
@@ -91,7 +91,7 @@ def test_retry_after_is_sent_exactly_as_given(api, kind, retry_after):
 
 
 def test_retry_after_as_an_http_date_in_the_future(api):
-    when = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=30)
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
     api.state.inject("429", endpoint="voice", retry_after=format_datetime(when, usegmt=True))
 
     answer = call(api)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -23,7 +23,7 @@ def test_bad_max_lateness_is_refused(value):
 
 
 def test_how_late():
-    due = datetime(2026, 1, 4, 5, 0, tzinfo=timezone.utc)
+    due = datetime(2026, 1, 4, 5, 0, tzinfo=UTC)
     assert how_late(due, due + timedelta(hours=2)) == timedelta(hours=2)
     assert how_late(due, due - timedelta(seconds=1)) == timedelta(seconds=-1)
     with pytest.raises(ValueError, match="timezone-aware"):

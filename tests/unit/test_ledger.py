@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from taqnyat_provider.ledger import (
@@ -39,7 +39,7 @@ def test_an_entry_round_trips():
     entry = LedgerEntry("digest", 2, epoch=3, label="d/r/t", generated={"deleteId": 7})
     entry.batches[1] = BatchRecord.delivered(result, ["1", "2"], try_number=1)
     entry.batches[2] = BatchRecord(BatchState.IN_FLIGHT, 2)
-    again = LedgerEntry.loads(entry.dumps(datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    again = LedgerEntry.loads(entry.dumps(datetime(2026, 1, 1, tzinfo=UTC)))
     assert again == entry
     assert again.batches[1].result(["1", "2"]) == SendResult("m1", ["1"], ["2"], Decimal("0.216"), "SAR")
     assert again.uncertain_batches() == [2]
@@ -53,7 +53,7 @@ def test_forgetting_a_finished_send_removes_it_and_every_expired_entry():
     from taqnyat_provider.ledger import Ledger, MemoryLedgerStore
     from taqnyat_provider.ledger_variables import forget
 
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     store = MemoryLedgerStore()
     old = ledger_key(dag_id="d", run_id="old", task_id="t", map_index=-1, day=date(2000, 1, 1))
     recent = ledger_key(dag_id="d", run_id="recent", task_id="t", map_index=-1, day=today)

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from taqnyat_provider.delivery import Delivery
 from taqnyat_provider.ledger import (
@@ -92,7 +92,7 @@ def test_a_saved_entry_does_not_follow_later_changes():
     store = MemoryLedgerStore()
     entry = LedgerEntry("d", 2, 0)
     entry.batches[1] = BatchRecord(BatchState.IN_FLIGHT, 1)
-    store.save_entry(KEY, entry, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    store.save_entry(KEY, entry, datetime(2026, 1, 1, tzinfo=UTC))
     entry.batches[2] = BatchRecord(BatchState.IN_FLIGHT, 1)
     entry.complete = True
     loaded = store.load_entry(KEY)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +11,7 @@ from taqnyat_provider.exceptions import InvalidInputError
 from taqnyat_provider.quiet_hours import QuietHours, read_urgent
 
 RIYADH = ZoneInfo("Asia/Riyadh")
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(zone: str, *parts: int, fold: int = 0) -> datetime:

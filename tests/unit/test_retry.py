@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -59,9 +59,7 @@ def test_retry_after_is_honoured_and_bounded():
         (" 12 ", 12.0),
         ("Thu, 01 Jan 2026 00:00:30 GMT", 30.0),
         (
-            (datetime(2026, 1, 1, tzinfo=timezone.utc) - timedelta(seconds=5)).strftime(
-                "%a, %d %b %Y %H:%M:%S GMT"
-            ),
+            (datetime(2026, 1, 1, tzinfo=UTC) - timedelta(seconds=5)).strftime("%a, %d %b %Y %H:%M:%S GMT"),
             0.0,
         ),
         (None, None),
@@ -76,7 +74,7 @@ def test_retry_after_is_honoured_and_bounded():
     ],
 )
 def test_parse_retry_after_never_raises(header, seconds):
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert parse_retry_after(header, now=now) == seconds
 
 

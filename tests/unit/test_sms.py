@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pendulum
 import pytest
@@ -21,7 +21,7 @@ from taqnyat_provider.sms import (
     schedule_for_api,
 )
 
-NOW = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)  # 09:00 in Riyadh
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 09:00 in Riyadh
 ALICE = "966500000000"
 
 
@@ -146,7 +146,7 @@ def test_bad_delete_ids(value):
 @pytest.mark.parametrize(
     "value",
     [
-        datetime(2026, 11, 28, 7, 30, tzinfo=timezone.utc),
+        datetime(2026, 11, 28, 7, 30, tzinfo=UTC),
         pendulum.datetime(2026, 11, 28, 7, 30, tz="UTC"),
         pendulum.datetime(2026, 11, 28, 10, 30, tz="Asia/Riyadh"),
         "2026-11-28T07:30:00Z",
