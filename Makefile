@@ -50,12 +50,14 @@ test-airflow2: venv-airflow2
 	$(BIN_AF2)/python -m pytest $(PYTEST_ARGS)
 
 # A real Airflow 3 deployment (scheduler, dag-processor, triggerer, api-server) on PostgreSQL,
-# installed from Debian's packages when missing; about 2 minutes, bounded at 10.
+# installed from Debian's packages when missing: the example DAGs, a worker SIGKILLed mid-send and its
+# retry, a missed deadline, quiet hours. About 2 to 3 minutes, bounded at 10.
 test-e2e: venv
 	timeout 600 $(BIN)/python tools/e2e.py
 
-# The connection form in headless Chromium (Debian's, installed when missing) against an Airflow 3
-# api-server and the sandbox; regenerates the screenshots in docs/images/. About 1.5 minutes.
+# The connection form, a voice task's log and its XCom in headless Chromium (Debian's, installed when
+# missing) against an Airflow 3 api-server and the sandbox; regenerates the screenshots in docs/images/.
+# About 2 minutes.
 test-ui: venv
 	timeout 600 $(BIN)/python tools/ui_test.py
 
@@ -110,4 +112,4 @@ demo: venv
 	$(BIN)/python tools/demo.py
 
 clean:
-	rm -rf $(VENV) $(VENV_AF2) .demo .mypy_cache .ruff_cache .hypothesis docs/_build docs/_generated
+	rm -rf $(VENV) $(VENV_AF2) .venv-matrix dist .demo .mypy_cache .ruff_cache .hypothesis docs/_build docs/_generated
