@@ -44,7 +44,7 @@ FIELD_LABELS = {
     "allow_insecure_tls": "Allow insecure TLS (skip certificate verification)",
     "ca_bundle": "CA bundle path",
     "proxies": "Proxies",
-    "trust_env": "Use proxy/netrc settings from the worker's environment",
+    "trust_env": "Use proxy and CA settings from the worker's environment",
     "verify": "Verify TLS",
 }
 """How the connection form labels each field (``get_provider_info``); errors name fields so."""

@@ -104,10 +104,10 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ),
     ExtraField(
         "trust_env",
-        "Use proxy/netrc settings from the worker's environment",
+        "Use proxy and CA settings from the worker's environment",
         "switch",
         "Off (the default): only the proxies above are used. On: the worker's HTTPS_PROXY, NO_PROXY "
-        "and .netrc apply too (to https hosts only).",
+        "and REQUESTS_CA_BUNDLE apply too (to https hosts only); .netrc never does.",
         default=False,
     ),
 )

@@ -94,7 +94,7 @@ EXTRA_LABELS = {
     "allow_insecure_tls": "Allow insecure TLS (skip certificate verification)",
     "ca_bundle": "CA bundle path",
     "proxies": "Proxies",
-    "trust_env": "Use proxy/netrc settings from the worker's environment",
+    "trust_env": "Use proxy and CA settings from the worker's environment",
 }
 SWITCHES = ("allow_insecure_tls", "trust_env")
 # Airflow 3.3 shows no placeholder in an extra field: the example is in the hint under it.

@@ -24,7 +24,7 @@ LABELS = {
     "allow_insecure_tls": "Allow insecure TLS (skip certificate verification)",
     "ca_bundle": "CA bundle path",
     "proxies": "Proxies",
-    "trust_env": "Use proxy/netrc settings from the worker's environment",
+    "trust_env": "Use proxy and CA settings from the worker's environment",
 }
 EXAMPLES = {
     "timeout": "30",
