@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from taqnyat_provider.exceptions import TaqnyatAudioUnavailableError, TaqnyatInvalidAudioError
 from taqnyat_provider.steps import Answer, TransportError
@@ -85,23 +85,24 @@ class AudioReport:
         return f"{shown_url(self.url)} is audio ({kind}, {size}; {self.checked_with}{hops})"
 
 
+def _netloc_without_user_info(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address goes back in brackets
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def shown_url(url: str) -> str:
     """The URL as logs and errors show it: no user info, and the query (a signature, say) elided."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = _netloc_without_user_info(parts)
     return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
 
 
 def _probe_url(url: str) -> str:
     """The URL to request: without user info (never sent as credentials) and without a fragment."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = _netloc_without_user_info(parts)
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,18 @@ def run_example(name: str, *, run_conf: dict[str, Any] | None = None) -> DagOutc
     return run_dag((EXAMPLE_DAGS / f"{name}.py").read_text(), dag_id=name, run_conf=run_conf)
 
 
-def run_dag(source: str, *, dag_id: str | None = None, run_conf: dict[str, Any] | None = None) -> DagOutcome:
+def run_dag(
+    source: str,
+    *,
+    dag_id: str | None = None,
+    run_conf: dict[str, Any] | None = None,
+    test: Callable[[Any], Any] | None = None,
+) -> DagOutcome:
     """
     Write ``source`` into the dags folder and test the DAG: either its dag_id is ``dag_id``, or the
     source says ``"__DAG_ID__"`` and a fresh id is put there.
 
+    ``test`` runs the loaded DAG and returns its DagRun (default: ``dag.test(run_conf=run_conf)``).
     The file is removed afterwards so later tests do not parse it again.
     """
     dag_id = dag_id or f"test_{uuid.uuid4().hex[:12]}"
@@ -79,7 +87,7 @@ def run_dag(source: str, *, dag_id: str | None = None, run_conf: dict[str, Any] 
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         dag = next(value for value in vars(module).values() if getattr(value, "dag_id", None) == dag_id)
-        dag_run = dag.test(run_conf=run_conf)
+        dag_run = test(dag) if test else dag.test(run_conf=run_conf)
         outcome = DagOutcome(dag_id=dag_id, run_id=dag_run.run_id, state=str(dag_run.state))
         for ti in dag_run.get_task_instances():
             key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"

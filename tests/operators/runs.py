@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,7 +10,7 @@ from typing import Any
 import pytest
 
 from taqnyat_provider.version_compat import AIRFLOW_V_3_0_PLUS
-from tests.dag_runner import DagOutcome, TaskOutcome, write_dag
+from tests.dag_runner import DagOutcome, run_dag
 
 
 class Clock:
@@ -68,28 +65,13 @@ def run_dag_due(
     source: str, due: datetime, *, scheduled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> DagOutcome:
     """Test the DAG in ``source`` (``"__DAG_ID__"`` gets a fresh id) as a run that was due at ``due``."""
-    dag_id = f"test_{uuid.uuid4().hex[:12]}"
-    path = write_dag(source, dag_id)
-    try:
-        spec = importlib.util.spec_from_file_location(f"test_dag_{dag_id}", path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        dag = next(value for value in vars(module).values() if getattr(value, "dag_id", None) == dag_id)
-        # Airflow 3: the run may start from ``run_after``; 2.11: its data interval ends at the logical date.
-        when = {"run_after": due, "logical_date": due} if AIRFLOW_V_3_0_PLUS else {"execution_date": due}
-        if scheduled:
-            with scheduled_runs(monkeypatch, due):
-                dag_run = dag.test(**when)
-        else:
-            dag_run = dag.test(**when)
-        outcome = DagOutcome(dag_id=dag_id, run_id=dag_run.run_id, state=str(dag_run.state))
-        for ti in dag_run.get_task_instances():
-            outcome.tasks[ti.task_id] = TaskOutcome(
-                state=str(ti.state) if ti.state else None, try_number=ti.try_number
-            )
-        return outcome
-    finally:
-        path.unlink(missing_ok=True)
-        sys.modules.pop(f"test_dag_{dag_id}", None)
+    # Airflow 3: the run may start from ``run_after``; 2.11: its data interval ends at the logical date.
+    when = {"run_after": due, "logical_date": due} if AIRFLOW_V_3_0_PLUS else {"execution_date": due}
+
+    def test(dag: Any) -> Any:
+        if not scheduled:
+            return dag.test(**when)
+        with scheduled_runs(monkeypatch, due):
+            return dag.test(**when)
+
+    return run_dag(source, test=test)
