@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from taqnyat_provider import __version__
-from taqnyat_provider.connection_settings import CONN_TYPE
+from taqnyat_provider.connection_settings import CONN_TYPE, FIELD_LABELS
 
 HIDDEN_FIELDS = ("login", "schema")
 """Hidden standard fields. ``extra`` stays: Airflow 3.3's form shows its JSON box for every type."""
 
-RELABELING = {"password": "Bearer token", "host": "API base URL (optional)"}
+RELABELING = {"password": FIELD_LABELS["password"], "host": f"{FIELD_LABELS['host']} (optional)"}
 STANDARD_PLACEHOLDERS = {
     "password": "Token from Taqnyat: Developer > Application",
     "host": "https://api.taqnyat.sa",
@@ -41,11 +41,15 @@ class ExtraField:
     """
 
     name: str
-    label: str
     kind: Literal["number", "text", "switch"]
     description: str
     example: str | None = None
     default: Any = None
+
+    @property
+    def label(self) -> str:
+        """As errors about the field name it (:data:`~taqnyat_provider.connection_settings.FIELD_LABELS`)."""
+        return FIELD_LABELS[self.name]
 
     @property
     def help_text(self) -> str:
@@ -59,7 +63,6 @@ class ExtraField:
 EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ExtraField(
         "timeout",
-        "Timeout (seconds)",
         "number",
         "Seconds to wait for each answer from Taqnyat. Default 30.",
         example="30",
@@ -67,21 +70,18 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ),
     ExtraField(
         "caller_id",
-        "Default caller ID",
         "text",
         "Optional. The voice caller ID, in international format without 00 or +.",
         example="966500000000",
     ),
     ExtraField(
         "sender",
-        "Default SMS sender",
         "text",
         "Optional. A sender name registered on the Taqnyat account.",
         example="MyBrand",
     ),
     ExtraField(
         "allow_insecure_tls",
-        "Allow insecure TLS (skip certificate verification)",
         "switch",
         "Off (the default): the server's certificate is verified. Turn on only for a test server: "
         "without verification the token can be read by anyone in between.",
@@ -89,7 +89,6 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ),
     ExtraField(
         "ca_bundle",
-        "CA bundle path",
         "text",
         "Optional. A PEM file on the workers to verify the server's certificate with, instead of the "
         "system's certificate authorities.",
@@ -97,14 +96,12 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ),
     ExtraField(
         "proxies",
-        "Proxies",
         "text",
         "Optional. JSON mapping schemes to proxy URLs, or one proxy URL for both.",
         example='{"https": "http://proxy.internal:3128"}',
     ),
     ExtraField(
         "trust_env",
-        "Use proxy and CA settings from the worker's environment",
         "switch",
         "Off (the default): only the proxies above are used. On: the worker's HTTPS_PROXY, NO_PROXY "
         "and REQUESTS_CA_BUNDLE apply too (to https hosts only); .netrc never does.",

@@ -42,7 +42,12 @@ from typing import Any
 import procs
 from playwright.sync_api import Locator, Page, sync_playwright
 
-from taqnyat_provider.connection_settings import ConnectionSettings, settings_from_connection
+from taqnyat_provider.connection_settings import (
+    EXTRA_NAMES,
+    FIELD_LABELS,
+    ConnectionSettings,
+    settings_from_connection,
+)
 from taqnyat_provider.sandbox.state import VOICE_PRICE_PER_CALL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,15 +92,8 @@ with DAG(
         recipients={ROTA!r},
     )
 """
-EXTRA_LABELS = {
-    "timeout": "Timeout (seconds)",
-    "caller_id": "Default caller ID",
-    "sender": "Default SMS sender",
-    "allow_insecure_tls": "Allow insecure TLS (skip certificate verification)",
-    "ca_bundle": "CA bundle path",
-    "proxies": "Proxies",
-    "trust_env": "Use proxy and CA settings from the worker's environment",
-}
+# The labels the package declares (tests/providers pins their wording): the page must show each.
+EXTRA_LABELS = {name: FIELD_LABELS[name] for name in EXTRA_NAMES if name != "verify"}
 SWITCHES = ("allow_insecure_tls", "trust_env")
 # Airflow 3.3 shows no placeholder in an extra field: the example is in the hint under it.
 HINT_EXAMPLES = {
