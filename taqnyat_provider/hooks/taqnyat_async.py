@@ -5,6 +5,13 @@ Its users run on an event loop that others share (the triggerer's, a deadline ca
 first use must not stall it: importing this module loads no HTTP library, and the first awaited
 call loads ``aiohttp``, Airflow's async connection helpers and ``phonenumbers`` in a worker thread
 (:func:`load_async_stack`) while the loop goes on serving everyone else.
+
+With the connection's ``trust_env`` on, it reads the environment as the sync hook's ``requests``
+session does, for what the connection leaves unset, and nothing else: the proxy (``HTTPS_PROXY``,
+``ALL_PROXY``, ``NO_PROXY``) and the CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``), worked
+out once per hook in a worker thread (:func:`network_route`). Never a ``.netrc``: the ``aiohttp``
+session itself never trusts the environment, which would add a ``.netrc`` entry's login and
+password to each request (and refuse each request that carries the Bearer header).
 """
 
 from __future__ import annotations
@@ -12,13 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import ipaddress
+import os
+import socket
 import ssl
 import sys
+import urllib.request
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
 from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
+from taqnyat_provider.exceptions import TaqnyatConfigurationError
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
@@ -93,6 +107,119 @@ async def load_async_stack() -> None:
     _stack_loaded = True
 
 
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+"""The CA bundle variables ``requests`` reads, in its order; the async hook reads them the same way."""
+
+
+def _ipv4(text: str) -> ipaddress.IPv4Address | None:
+    """An IPv4 address as ``inet_aton`` reads it (``requests`` does), or None."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
+
+
+def _ipv4_network(text: str) -> ipaddress.IPv4Network | None:
+    """A ``NO_PROXY`` entry such as ``10.0.0.0/8`` as ``requests`` reads it (mask 1 to 32), or None."""
+    if text.count("/") != 1:
+        return None
+    address, bits = text.split("/")
+    try:
+        mask = int(bits)
+    except ValueError:
+        return None
+    base = _ipv4(address)
+    if base is None or not 1 <= mask <= 32:
+        return None
+    return ipaddress.IPv4Network((base, mask), strict=False)
+
+
+def bypasses_environment_proxies(url: str) -> bool:
+    """
+    Whether ``NO_PROXY`` (``no_proxy``) exempts ``url`` from the environment's proxies: the rules
+    of ``requests.utils.should_bypass_proxies``, without importing ``requests``. An IPv4 host
+    matches an address or a CIDR network, any other host a name or a domain suffix (with or without
+    the port); then the standard library's own check (``*``, the platform's settings).
+    """
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
+    parts = urlsplit(url)
+    hostname = parts.hostname
+    if hostname is None:
+        return True
+    if no_proxy:
+        entries = [entry for entry in no_proxy.replace(" ", "").split(",") if entry]
+        address = _ipv4(hostname)
+        if address is not None:
+            for entry in entries:
+                network = _ipv4_network(entry)
+                if (address in network) if network is not None else hostname == entry:
+                    return True
+        else:
+            host_with_port = f"{hostname}:{parts.port}" if parts.port else hostname
+            for entry in entries:
+                entry = entry.lstrip(".")
+                if entry in (hostname, host_with_port):
+                    return True
+                if hostname.endswith("." + entry) or host_with_port.endswith("." + entry):
+                    return True
+    try:
+        return bool(urllib.request.proxy_bypass(hostname))  # type: ignore[attr-defined]
+    except (TypeError, socket.gaierror):
+        return False
+
+
+def _select_proxy(url: str, proxies: Mapping[str, str]) -> str | None:
+    """``requests.utils.select_proxy``: scheme and host, scheme, ``all`` and host, ``all``."""
+    parts = urlsplit(url)
+    keys = [f"{parts.scheme}://{parts.hostname}", parts.scheme, f"all://{parts.hostname}", "all"]
+    proxy = next((proxies[key] for key in keys if key in proxies), None)
+    if proxy and "://" not in proxy:
+        proxy = "http://" + proxy  # as requests reads "proxy:3128"
+    return proxy
+
+
+def network_route(settings: ConnectionSettings) -> tuple[str | None, bool | str]:
+    """
+    The proxy (None: straight to the host) and the TLS verification (True, False or a CA bundle
+    path) for the API base URL. No credentials are read, and nothing from a ``.netrc``.
+
+    The connection's own ``proxies``, ``ca_bundle`` and ``allow_insecure_tls`` come first. With
+    ``trust_env`` on, the environment fills in what they leave unset, as the sync hook's
+    ``requests`` session reads it: a proxy from ``HTTP_PROXY``, ``HTTPS_PROXY`` or ``ALL_PROXY``
+    unless ``NO_PROXY`` exempts the API's host, and the CA bundle named by ``REQUESTS_CA_BUNDLE``
+    or ``CURL_CA_BUNDLE``. (``requests`` also lets the environment replace what the connection
+    sets; this hook does not.) On macOS and Windows the environment includes the system's proxy
+    settings, which may take a while to read: call it off the event loop.
+    """
+    proxy = _select_proxy(settings.base_url, settings.proxies)
+    verify = settings.verify
+    if settings.trust_env:
+        if proxy is None and not bypasses_environment_proxies(settings.base_url):
+            proxy = _select_proxy(settings.base_url, urllib.request.getproxies())  # type: ignore[attr-defined]
+        if verify is True:
+            verify = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), True)
+    return proxy, verify
+
+
+def request_options(settings: ConnectionSettings) -> dict[str, Any]:
+    """
+    What every request of an async hook passes besides the call itself: the proxy and TLS of
+    :func:`network_route`, with a CA bundle loaded (blocking: it reads the file), and no redirects.
+    """
+    proxy, verify = network_route(settings)
+    tls: bool | ssl.SSLContext
+    if isinstance(verify, str):
+        try:
+            tls = ssl.create_default_context(cafile=verify)
+        except (OSError, ssl.SSLError) as error:
+            raise TaqnyatConfigurationError(
+                f"The CA bundle {verify!r} cannot be read ({type(error).__name__}: {error}); nothing was sent"
+            ) from None
+    else:
+        tls = verify
+    return {"ssl": tls, "proxy": proxy, "allow_redirects": False}
+
+
 class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
     """
     The asyncio twin of :class:`TaqnyatHook`, for triggers and ``async_notify``: the same calls,
@@ -136,10 +263,12 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
             settings = await self.get_settings()
             import aiohttp
 
+            # Never trust_env here: aiohttp would add a .netrc entry's credentials to each request.
+            # The environment's proxy and CA bundle come from request_options instead.
             self._session = aiohttp.ClientSession(
                 headers=BASE_HEADERS,
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
-                trust_env=settings.trust_env,
+                trust_env=False,
             )
         return self._session
 
@@ -154,22 +283,22 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def _options(self, settings: ConnectionSettings) -> dict[str, Any]:
-        """What every request of this hook passes besides the call itself, worked out once."""
+    async def _options(self, settings: ConnectionSettings) -> dict[str, Any]:
+        """
+        :func:`request_options`, worked out once per hook: in a worker thread when it reads the
+        environment or a CA bundle file, so the event loop never waits for either.
+        """
         if self._request_options is None:
-            verify = settings.verify
-            scheme = settings.base_url.split("://", 1)[0]
-            self._request_options = {
-                # A CA bundle is read once per hook, not once per request.
-                "ssl": ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
-                "proxy": settings.proxies.get(scheme) or settings.proxies.get("all"),
-                "allow_redirects": False,
-            }
+            if settings.trust_env or isinstance(settings.verify, str):
+                self._request_options = await asyncio.to_thread(request_options, settings)
+            else:
+                self._request_options = request_options(settings)
         return self._request_options
 
     async def _transfer(self, request: Request) -> Answer:
         settings = await self.get_settings()  # first: it loads aiohttp off the event loop
         session = await self.get_conn()
+        options = await self._options(settings)
         import aiohttp
 
         try:
@@ -179,7 +308,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
                 params=request.params,
                 json=request.json,
                 headers=auth_headers(settings, request),
-                **self._options(settings),
+                **options,
             ) as response:
                 body = b""
                 async for chunk in response.content.iter_chunked(CHUNK_BYTES):
@@ -189,7 +318,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
                 return Answer(response.status, response.headers, body)
         except aiohttp.ClientConnectorCertificateError as error:
             raise certificate_error(settings, error) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise TransportError(aiohttp_failure(error), f"{type(error).__name__}: {error}") from None
 
     async def _perform(self, step: Step) -> Any:
