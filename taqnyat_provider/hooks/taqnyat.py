@@ -134,6 +134,10 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
                 json=request.json,
                 headers=auth_headers(settings, request),
                 timeout=settings.timeout,
+                # Per request, because requests lets the environment (trust_env) replace a session's
+                # own verify and proxies; the connection's settings must win, as in the async hook.
+                verify=settings.verify,
+                proxies=settings.proxies,
                 allow_redirects=False,
                 stream=True,
             ) as response:

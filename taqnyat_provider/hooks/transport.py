@@ -85,9 +85,11 @@ def requests_failure(error: requests.RequestException) -> Failure:
     if isinstance(error, requests.exceptions.ConnectionError) and not isinstance(
         error, requests.exceptions.SSLError
     ):
-        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProxyError
 
         reason = getattr(error.args[0], "reason", None) if error.args else None
+        if isinstance(reason, ProxyError):  # what failed is reaching the proxy, or something after it
+            reason = getattr(reason, "original_error", None)
         if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
             return Failure.NOT_CONNECTED
     # Any other TLS or connection error may come after the server read the request.
