@@ -26,7 +26,8 @@ from aiohttp import web
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.connection_settings import settings_from_connection
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook, network_route
+from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
+from taqnyat_provider.network_route import network_route
 from taqnyat_provider.sandbox import SandboxServer
 from taqnyat_provider.sandbox.app import create_app
 from tests.hooks.test_tls import self_signed

@@ -23,6 +23,7 @@ CORE = [
     "taqnyat_provider.sms",
     "taqnyat_provider.steps",
     "taqnyat_provider.connection_settings",
+    "taqnyat_provider.network_route",
 ]
 
 
