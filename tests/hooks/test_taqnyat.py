@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import socket
@@ -10,8 +9,9 @@ import socket
 import pytest
 
 from taqnyat_provider import exceptions as exc
-from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
+from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.messages import VoiceCall
+from tests.hooks.running import run_async_hook
 
 AUDIO = "https://cdn.example.com/alert.mp3"
 OWN_TOKEN = "sbx-own-9f3c1e7a5b2d4c6e8f0a1b3c5d7e9f2a"
@@ -188,14 +188,13 @@ def test_token_never_in_sandbox_console_or_records(monkeypatch, fast_retries):
 
 class TestAsyncHook:
     def test_status_and_calls(self, sandbox, fast_retries):
-        async def scenario():
-            hook = TaqnyatAsyncHook()
+        async def scenario(hook):
             status = await hook.get_system_status()
             sandbox.state.inject("429", endpoint="voice")
             report = await hook.place_voice_calls(AUDIO, [ALICE, BOB], batch_size=1)
             return status, report
 
-        status, report = asyncio.run(scenario())
+        status, report = run_async_hook(scenario)
         assert status.operational
         assert report.accepted == [ALICE, BOB]
         assert [r.status for r in sandbox.received("voice")] == [429, 201, 201]
@@ -206,14 +205,14 @@ class TestAsyncHook:
     def test_unknown_outcome_never_repeated(self, sandbox, fast_retries, kind):
         sandbox.state.inject(kind, endpoint="voice", seconds=5)
         with pytest.raises(exc.TaqnyatDeliveryUnknownError):
-            asyncio.run(TaqnyatAsyncHook().place_voice_calls(AUDIO, [ALICE]))
+            run_async_hook(lambda hook: hook.place_voice_calls(AUDIO, [ALICE]))
         assert len(sandbox.received("voice")) == 1
 
     def test_failure_after_a_delivered_batch_is_incomplete_delivery(self, sandbox, fast_retries):
         sandbox.state.inject("drop", endpoint="voice", skip=1)
         with pytest.raises(exc.IncompleteDeliveryError) as raised:
-            asyncio.run(
-                TaqnyatAsyncHook().place_voice_calls(AUDIO, [ALICE, BOB, "966511111111"], batch_size=1)
+            run_async_hook(
+                lambda hook: hook.place_voice_calls(AUDIO, [ALICE, BOB, "966511111111"], batch_size=1)
             )
         assert (raised.value.reached, raised.value.maybe_reached, raised.value.not_reached) == (
             [ALICE],

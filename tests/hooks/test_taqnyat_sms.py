@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,8 +9,9 @@ from decimal import Decimal
 import pytest
 
 from taqnyat_provider import exceptions as exc
-from taqnyat_provider.hooks.taqnyat import TaqnyatAsyncHook, TaqnyatHook
+from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.responses import Sender
+from tests.hooks.running import run_async_hook
 
 ALICE, BOB, CAROL = "966500000000", "966512345678", "966551234567"
 
@@ -162,7 +162,7 @@ def test_fault_in_the_middle_never_resends_delivered_batches(hook, sandbox):
 
 
 def test_async_send_sms_matches_the_sync_one(sandbox, fast_retries):
-    asyncio.run(TaqnyatAsyncHook().send_sms("hi", [ALICE, BOB], batch_size=1))
+    run_async_hook(lambda hook: hook.send_sms("hi", [ALICE, BOB], batch_size=1))
     TaqnyatHook().send_sms("hi", [ALICE, BOB], batch_size=1)
     bodies = [r.body for r in sandbox.received("sms")]
     assert bodies[:2] == bodies[2:]
@@ -175,5 +175,5 @@ def test_bad_batch_size_is_refused_before_any_request(hook, sandbox, batch_size)
     with pytest.raises(exc.InvalidInputError, match="batch_size"):
         hook.place_voice_calls("https://cdn.example.com/a.mp3", [ALICE], batch_size=batch_size)
     with pytest.raises(exc.InvalidInputError, match="batch_size"):
-        asyncio.run(TaqnyatAsyncHook().send_sms("hi", [ALICE], batch_size=batch_size))
+        run_async_hook(lambda hook: hook.send_sms("hi", [ALICE], batch_size=batch_size))
     assert sandbox.received() == []

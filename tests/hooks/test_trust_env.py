@@ -30,6 +30,7 @@ from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
 from taqnyat_provider.network_route import network_route
 from taqnyat_provider.sandbox import SandboxServer
 from taqnyat_provider.sandbox.app import create_app
+from tests.hooks.running import run_async_hook
 from tests.hooks.test_tls import self_signed
 
 ALICE = "966500000000"
@@ -201,12 +202,7 @@ def run(kind, call):
             return call(hook)
         finally:
             hook.close()
-
-    async def scenario():
-        async with TaqnyatAsyncHook() as hook:
-            return await call(hook)
-
-    return asyncio.run(scenario())
+    return run_async_hook(call)
 
 
 def balance(kind):

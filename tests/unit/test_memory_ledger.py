@@ -133,6 +133,7 @@ def test_the_async_hook_runs_non_blocking_calls_on_the_loop_and_blocking_ones_of
         here = threading.get_ident()
         inline = await hook._perform(Call(threading.get_ident, blocking=False))
         off = await hook._perform(Call(threading.get_ident))
+        await hook.close()
         return here, inline, off
 
     here, inline, off = asyncio.run(threads())
