@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -266,6 +267,10 @@ Deeper than any answer Taqnyat gives; a body nested further is refused, JSON or 
 of its own the outcome would depend on the Python: 3.11's C scanner gives up near 1,000 levels, 3.13's
 reads 5,000 and more.
 """
+_TOO_DEEP = object()
+"""What the loose reader returns for a body nested deeper than ``MAX_DEPTH``."""
+
+
 MAX_LOOSE_TOKENS = 10_000
 """
 The most tokens read as loose JSON. Each costs about a microsecond of Python (the regular expression
@@ -284,8 +289,8 @@ def _read_loose_json(text: str) -> Any:
 
     Mends bare keys and bare words (``ResponseStatus: success``), trailing commas, a missing
     opening brace and missing closers, by rewriting the tokens as JSON; anything else (two values in
-    a row, a stray closer, a number running into letters, nesting deeper than 64, more than
-    ``MAX_LOOSE_TOKENS`` tokens) gives None.
+    a row, a stray closer, a number running into letters, more than ``MAX_LOOSE_TOKENS`` tokens)
+    gives None, and nesting deeper than ``MAX_DEPTH`` gives ``_TOO_DEEP``.
     """
     out: list[str] = []
     closers: list[str] = []  # the closer each open container needs, innermost last
@@ -352,7 +357,7 @@ def _read_loose_json(text: str) -> Any:
         elif expect == _VALUE and kind != "key":
             if value in ("{", "["):
                 if len(closers) >= MAX_DEPTH:
-                    return None
+                    return _TOO_DEEP
                 out.append(value)
                 closers.append("}" if value == "{" else "]")
                 expect = _KEY if value == "{" else _VALUE
@@ -405,19 +410,21 @@ def _nested_deeper_than(value: Any, limit: int, text: str) -> bool:
     Whether decoded JSON nests containers more than ``limit`` deep.
 
     Depth cannot pass the number of opening brackets in the text (counted in C, strings included, so
-    an overestimate): a normal answer has a handful and is never walked. A walk visits each container
-    once, iteratively (no recursion to run out of), and stops at the first one too deep.
+    an overestimate): a normal answer has a handful and is never walked. The walk goes a level at a
+    time, at most ``limit`` levels, each level one comprehension over the one before (no recursion
+    to run out of; a megabyte of small objects takes tens of milliseconds, not a Python loop each).
     """
     if not isinstance(value, (dict, list)) or text.count("[") + text.count("{") <= limit:
         return False
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        container, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = container.values() if isinstance(container, dict) else container
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
+    level: list[Any] = [value]
+    for _ in range(limit):
+        contents = chain.from_iterable(
+            container.values() if type(container) is dict else container for container in level
+        )
+        level = [child for child in contents if isinstance(child, (dict, list))]
+        if not level:
+            return False
+    return True
 
 
 def _decode_text(text: str, http_status: int | None) -> dict[str, Any]:
@@ -432,10 +439,11 @@ def _decode_text(text: str, http_status: int | None) -> dict[str, Any]:
         decoded = _LENIENT_JSON.decode(text)
         too_deep = _nested_deeper_than(decoded, MAX_DEPTH, text)
     except RecursionError:  # deeper than this Python's scanner goes
-        too_deep = True
+        decoded, too_deep = None, True
     except ValueError:
         # Only a body that is not JSON is read as loose JSON: valid JSON is taken as it is.
-        decoded, too_deep = _read_loose_json(text), False
+        decoded = _read_loose_json(text)
+        too_deep = decoded is _TOO_DEEP
     if too_deep:
         raise TaqnyatResponseError(
             f"Response is nested deeper than {MAX_DEPTH} levels",
