@@ -10,8 +10,9 @@ token). The rules that matter most:
   accepted only for a loopback API base URL (the sandbox, a local TLS forwarder), and then only
   with no proxy or a loopback one. An ``https://`` base URL may use an ``http://`` proxy, which only
   tunnels the encrypted connection (CONNECT).
-- Nothing is taken from the worker's environment (``HTTPS_PROXY``, ``.netrc``, CA variables)
-  unless the connection's ``trust_env`` switch says so, and never for a plain-http base URL.
+- Nothing is taken from the worker's environment (``HTTPS_PROXY``, CA variables) unless the
+  connection's ``trust_env`` switch says so, and never for a plain-http base URL; a ``.netrc``
+  never (see :mod:`~taqnyat_provider.network_route`).
 - Certificates are verified unless the connection says otherwise, and then every use warns.
 """
 
@@ -84,7 +85,7 @@ class ConnectionSettings:
 
     ``verify`` is the effective TLS setting as ``requests`` takes it: True (the system's CAs), a CA
     bundle path, or False (from ``allow_insecure_tls`` or the older ``verify`` extra). ``trust_env``
-    is whether the HTTP session may read proxies, ``.netrc`` and CA settings from the environment.
+    is whether proxies and CA settings may come from the environment (never ``.netrc``).
     ``warnings`` are what the hooks log at every use (certificate checks off, ignored settings).
     """
 
@@ -117,6 +118,11 @@ def _named(name: str) -> str:
 
 
 def _error(name: str, problem: str) -> TaqnyatConfigurationError:
+    if name.isupper():  # an environment variable, read because of trust_env
+        return TaqnyatConfigurationError(
+            f"The worker's {name} environment variable (used because the taqnyat connection's "
+            f"{_named('trust_env')} is on) {problem}; nothing was sent"
+        )
     return TaqnyatConfigurationError(f"The taqnyat connection's {_named(name)} {problem}")
 
 
@@ -351,13 +357,16 @@ def _read_tls(extra: Mapping[str, Any], base_url: str) -> tuple[bool | str, list
     return ca_bundle or legacy_path or True, []
 
 
-def _proxy_url(value: Any, key: str) -> str:
-    """One proxy URL, checked; errors show its scheme, host and port only (it may hold a password)."""
+def _proxy_url(value: Any, key: str, name: str = "proxies") -> str:
+    """
+    One proxy URL, checked; errors show its scheme, host and port only (it may hold a password).
+    ``name`` is where it came from: the ``proxies`` extra, or an environment variable.
+    """
     if not isinstance(value, str):
-        raise _error("proxies", f"must map schemes to proxy URLs, but {key!r} maps to {value!r:.100}")
+        raise _error(name, f"must map schemes to proxy URLs, but {key!r} maps to {value!r:.100}")
     url = value.strip()
     if _has_control_or_space(url):
-        raise _error("proxies", f"has a proxy URL with a space or a control character (for {key!r})")
+        raise _error(name, f"has a proxy URL with a space or a control character (for {key!r})")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     shown = f"{scheme}://{parts.hostname or ''}" if "://" in url else "(no scheme)"
@@ -365,15 +374,24 @@ def _proxy_url(value: Any, key: str) -> str:
         shown += f":{parts.port}" if parts.port else ""
     if "://" not in url or scheme not in PROXY_SCHEMES or not parts.hostname:
         raise _error(
-            "proxies",
+            name,
             f"has a proxy for {key!r} that is not an http:// or https:// URL such as "
             f"http://proxy.internal:3128, got {shown}",
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise _error("proxies", f"has a proxy URL for {key!r} with a path, query or fragment: {shown}")
-    _check_hostname(parts.hostname, "proxies", shown)
-    _url_port(parts, "proxies", shown)
+        raise _error(name, f"has a proxy URL for {key!r} with a path, query or fragment: {shown}")
+    _check_hostname(parts.hostname, name, shown)
+    _url_port(parts, name, shown)
     return url
+
+
+def check_environment_proxy(url: str, key: str) -> str:
+    """
+    A proxy URL the worker's environment gives for ``key`` (``https``, ``http`` or ``all``), held to
+    the rules of the ``proxies`` extra (an ``http://`` or ``https://`` URL with a host, a valid port);
+    the error names the variable (``HTTPS_PROXY``...) and shows no password.
+    """
+    return _proxy_url(url, key, f"{key.upper()}_PROXY")
 
 
 def _read_proxies(value: Any) -> dict[str, str]:

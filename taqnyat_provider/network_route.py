@@ -16,9 +16,11 @@ import os
 import socket
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from taqnyat_provider.connection_settings import ConnectionSettings
+from taqnyat_provider.connection_settings import ConnectionSettings, check_environment_proxy
+from taqnyat_provider.exceptions import TaqnyatConfigurationError
 
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 """The CA bundle variables ``requests`` reads, in its order; the async hook reads them the same way."""
@@ -81,34 +83,60 @@ def bypasses_environment_proxies(url: str) -> bool:
         return False
 
 
-def _select_proxy(url: str, proxies: Mapping[str, str]) -> str | None:
-    """``requests.utils.select_proxy``: scheme and host, scheme, ``all`` and host, ``all``."""
+def _select_proxy(url: str, proxies: Mapping[str, str]) -> tuple[str, str] | None:
+    """
+    ``requests.utils.select_proxy``: the first of scheme and host, scheme, ``all`` and host,
+    ``all``, as (key, proxy URL). A proxy without a scheme is http, as curl reads ``proxy:3128``
+    (``requests`` manages that only for an IP address).
+    """
     parts = urlsplit(url)
     keys = [f"{parts.scheme}://{parts.hostname}", parts.scheme, f"all://{parts.hostname}", "all"]
-    proxy = next((proxies[key] for key in keys if key in proxies), None)
-    if proxy and "://" not in proxy:
-        proxy = "http://" + proxy  # as requests reads "proxy:3128"
-    return proxy
+    key = next((key for key in keys if proxies.get(key)), None)
+    if key is None:
+        return None
+    proxy = proxies[key].strip()
+    return key, proxy if "://" in proxy else "http://" + proxy
 
 
-def network_route(settings: ConnectionSettings) -> tuple[str | None, bool | str]:
+@dataclass(frozen=True)
+class Route:
+    """How to reach one URL: through ``proxy`` (None: straight) and verified by ``verify``."""
+
+    proxy: str | None
+    verify: bool | str
+    """True (the system's certificate authorities), False, or a CA bundle file or folder."""
+
+
+def network_route(settings: ConnectionSettings, url: str | None = None) -> Route:
     """
-    The proxy (None: straight to the host) and the TLS verification (True, False or a CA bundle
-    path) for the API base URL. No credentials are read, and nothing from a ``.netrc``.
+    The route to ``url`` (default: the API base URL). No credentials are read, and nothing from a
+    ``.netrc``. Both hooks and the audio check take their proxy and TLS from here, with their HTTP
+    library told to read nothing from the environment itself.
 
     The connection's own ``proxies``, ``ca_bundle`` and ``allow_insecure_tls`` come first. With
-    ``trust_env`` on, the environment fills in what they leave unset, as the sync hook's
-    ``requests`` session reads it: a proxy from ``HTTP_PROXY``, ``HTTPS_PROXY`` or ``ALL_PROXY``
-    unless ``NO_PROXY`` exempts the API's host, and the CA bundle named by ``REQUESTS_CA_BUNDLE``
-    or ``CURL_CA_BUNDLE``. (``requests`` on its own lets the environment replace what a session
-    sets; the sync hook passes the connection's with each request so that it cannot.) On macOS and Windows the environment includes the system's proxy
-    settings, which may take a while to read: call it off the event loop.
+    ``trust_env`` on, the environment fills in what they leave unset, as ``requests`` reads it: a
+    proxy from ``HTTP_PROXY``, ``HTTPS_PROXY`` or ``ALL_PROXY`` unless ``NO_PROXY`` exempts the
+    host, held to the rules of the ``proxies`` extra (so a ``socks5://`` proxy fails before any
+    request, naming the variable), and the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE``. (``requests`` on its own lets the environment replace what a session sets.)
+    A CA bundle path that does not exist fails here, before any request. On macOS and Windows the
+    environment includes the system's proxy settings, which may take a while to read, and a CA
+    path is looked up on disk: call it off the event loop.
     """
-    proxy = _select_proxy(settings.base_url, settings.proxies)
+    url = url or settings.base_url
+    selected = _select_proxy(url, settings.proxies)
+    proxy = selected[1] if selected else None
     verify = settings.verify
     if settings.trust_env:
-        if proxy is None and not bypasses_environment_proxies(settings.base_url):
-            proxy = _select_proxy(settings.base_url, urllib.request.getproxies())  # type: ignore[attr-defined]
+        if proxy is None and not bypasses_environment_proxies(url):
+            from_environment = _select_proxy(url, urllib.request.getproxies())  # type: ignore[attr-defined]
+            if from_environment:
+                key, proxy = from_environment
+                check_environment_proxy(proxy, key.partition("://")[0])
         if verify is True:
             verify = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), True)
-    return proxy, verify
+    if isinstance(verify, str) and not os.path.exists(verify):
+        raise TaqnyatConfigurationError(
+            f"The CA bundle {verify!r} does not exist on this worker; nothing was sent"
+        )
+    return Route(proxy, verify)

@@ -19,6 +19,7 @@ from taqnyat_provider import audio_check
 from taqnyat_provider.audio_check import SNIFF_BYTES, AudioReport, Probe
 from taqnyat_provider.connection_settings import ConnectionSettings
 from taqnyat_provider.hooks.transport import BASE_HEADERS, requests_failure
+from taqnyat_provider.network_route import network_route
 from taqnyat_provider.steps import Answer, TransportError
 
 PROBE_HEADERS = {"Accept": "*/*", "User-Agent": BASE_HEADERS["User-Agent"]}
@@ -36,11 +37,13 @@ def check_audio_url(
     url: str, settings: ConnectionSettings, timeout: float = audio_check.DEFAULT_TIMEOUT_SECONDS
 ) -> AudioReport:
     """Check ``url`` before a voice send; raises a ``TaqnyatAudioCheckError`` subclass when it is unusable."""
+    route = network_route(settings, url)  # the connection's proxy and TLS, as for the API
     with requests.Session() as session:
-        session.trust_env = settings.trust_env
+        session.trust_env = False
         session.auth = _NoCredentials()
-        session.verify = settings.verify
-        session.proxies.update(settings.proxies)
+        session.verify = route.verify
+        if route.proxy:
+            session.proxies.update({"http": route.proxy, "https": route.proxy})
         session.headers.clear()
         session.headers.update(PROBE_HEADERS)
 

@@ -31,6 +31,7 @@ from taqnyat_provider.hooks.transport import (
     requests_failure,
 )
 from taqnyat_provider.messages import SmsMessage, VoiceCall
+from taqnyat_provider.network_route import network_route
 from taqnyat_provider.responses import MAX_BODY_BYTES
 from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
@@ -108,11 +109,15 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
         if self._session is None:
             settings = self.settings
             session = requests.Session()
-            # The settings allow the environment only for https (plain http is loopback only).
-            session.trust_env = settings.trust_env
+            # requests reads nothing from the environment: it would let HTTPS_PROXY and
+            # REQUESTS_CA_BUNDLE replace the connection's own settings, and add a .netrc's
+            # credentials. network_route reads what trust_env allows, the connection's first.
+            route = network_route(settings)
+            session.trust_env = False
             session.auth = NoAuth()
-            session.verify = settings.verify
-            session.proxies.update(settings.proxies)
+            session.verify = route.verify
+            if route.proxy:
+                session.proxies.update({"http": route.proxy, "https": route.proxy})
             session.headers.update(BASE_HEADERS)
             self._session = session
         if headers:
@@ -134,10 +139,6 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
                 json=request.json,
                 headers=auth_headers(settings, request),
                 timeout=settings.timeout,
-                # Per request, because requests lets the environment (trust_env) replace a session's
-                # own verify and proxies; the connection's settings must win, as in the async hook.
-                verify=settings.verify,
-                proxies=settings.proxies,
                 allow_redirects=False,
                 stream=True,
             ) as response:

@@ -6,12 +6,10 @@ first use must not stall it: importing this module loads no HTTP library, and th
 call loads ``aiohttp``, Airflow's async connection helpers and ``phonenumbers`` in a worker thread
 (:func:`load_async_stack`) while the loop goes on serving everyone else.
 
-With the connection's ``trust_env`` on, it reads the environment as the sync hook's ``requests``
-session does, for what the connection leaves unset, and nothing else: the proxy (``HTTPS_PROXY``,
-``ALL_PROXY``, ``NO_PROXY``) and the CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``), worked
-out once per hook in a worker thread (:func:`~taqnyat_provider.network_route.network_route`). Never a ``.netrc``: the ``aiohttp``
-session itself never trusts the environment, which would add a ``.netrc`` entry's login and
-password to each request (and refuse each request that carries the Bearer header).
+Its proxy and TLS come from :mod:`~taqnyat_provider.network_route`, as the sync hook's do, worked
+out once per hook (in a worker thread when it reads the environment or a CA file). The ``aiohttp``
+session itself never trusts the environment: it would add a ``.netrc`` entry's login and password
+to each request (and refuse each request that carries the Bearer header).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import ssl
 import sys
 from typing import TYPE_CHECKING, Any
@@ -105,20 +104,26 @@ async def load_async_stack() -> None:
 def request_options(settings: ConnectionSettings) -> dict[str, Any]:
     """
     What every request of an async hook passes besides the call itself: the proxy and TLS of
-    :func:`network_route`, with a CA bundle loaded (blocking: it reads the file), and no redirects.
+    :func:`~taqnyat_provider.network_route.network_route`, with a CA bundle loaded (blocking: it
+    reads the file or folder), and no redirects.
     """
-    proxy, verify = network_route(settings)
+    route = network_route(settings)
     tls: bool | ssl.SSLContext
-    if isinstance(verify, str):
+    if isinstance(route.verify, str):
+        # A folder of hashed certificates is a CA path, as requests takes it.
+        folder = os.path.isdir(route.verify)
         try:
-            tls = ssl.create_default_context(cafile=verify)
+            tls = ssl.create_default_context(
+                cafile=None if folder else route.verify, capath=route.verify if folder else None
+            )
         except (OSError, ssl.SSLError) as error:
             raise TaqnyatConfigurationError(
-                f"The CA bundle {verify!r} cannot be read ({type(error).__name__}: {error}); nothing was sent"
+                f"The CA bundle {route.verify!r} cannot be read ({type(error).__name__}: {error}); "
+                "nothing was sent"
             ) from None
     else:
-        tls = verify
-    return {"ssl": tls, "proxy": proxy, "allow_redirects": False}
+        tls = route.verify
+    return {"ssl": tls, "proxy": route.proxy, "allow_redirects": False}
 
 
 class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):

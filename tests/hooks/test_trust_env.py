@@ -18,6 +18,7 @@ import os
 import secrets
 import socket
 import ssl
+import subprocess
 import threading
 
 import pytest
@@ -27,7 +28,7 @@ from taqnyat_provider import exceptions as exc
 from taqnyat_provider.connection_settings import settings_from_connection
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
-from taqnyat_provider.network_route import network_route
+from taqnyat_provider.network_route import Route, network_route
 from taqnyat_provider.sandbox import SandboxServer
 from taqnyat_provider.sandbox.app import create_app
 from tests.hooks.running import run_async_hook
@@ -280,6 +281,7 @@ ROUTES = [
     ({"HTTPS_PROXY": through, "NO_PROXY": "*"}, False),
     ({"HTTP_PROXY": through}, False),  # a proxy for http only: the API is https
     ({"HTTPS_PROXY": nowhere, "NO_PROXY": "127.0.0.1"}, False),  # it would fail if it were used
+    ({"HTTPS_PROXY": lambda proxy: f"localhost:{proxy.port}"}, True),  # no scheme: http, as curl
 ]
 
 
@@ -368,14 +370,67 @@ def test_the_connections_proxy_wins_over_the_environments(sandbox, proxy, enviro
     assert len(proxy.heads) == 1
 
 
-def test_an_unreadable_ca_bundle_from_the_environment_is_a_configuration_error(
-    sandbox, environment, tmp_path
+@pytest.mark.parametrize("kind", HOOKS)
+def test_the_connections_all_proxy_wins_over_the_environments_https_proxy(
+    sandbox, proxy, environment, tls_files, kind
 ):
-    connect(sandbox, environment)
-    environment.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
-    with pytest.raises(exc.TaqnyatConfigurationError, match=r"missing\.pem"):
-        balance("async")
+    connect(sandbox, environment, ca_bundle=str(tls_files[0]), proxies={"all": proxy.url})
+    environment.setenv("HTTPS_PROXY", dead_port())
+    assert balance(kind).balance > 0
+    assert len(proxy.heads) == 1
+
+
+@pytest.mark.parametrize("kind", HOOKS)
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "ALL_PROXY"])
+@pytest.mark.parametrize(
+    "value",
+    ["socks5://team:s3cret-proxy@127.0.0.1:1080", "http://team:s3cret-proxy@127.0.0.1:99999"],
+    ids=["socks", "bad-port"],
+)
+def test_an_unusable_environment_proxy_fails_before_anything_is_sent(
+    sandbox, environment, kind, variable, value
+):
+    # Not "delivery unknown": nothing can have left, and the error says which variable to fix.
+    environment.setenv(variable, value)
+    with pytest.raises(exc.TaqnyatConfigurationError) as raised:
+        run(kind, lambda hook: hook.place_voice_calls(AUDIO, [ALICE]))
+    message = str(raised.value)
+    assert f"The worker's {variable} environment variable" in message
+    assert "nothing was sent" in message
+    assert "s3cret-proxy" not in message
     assert sandbox.received() == []
+
+
+@pytest.mark.parametrize("kind", HOOKS)
+@pytest.mark.parametrize("where", ["environment", "connection"])
+def test_a_missing_ca_bundle_is_a_configuration_error_before_anything_is_sent(
+    sandbox, environment, tmp_path, kind, where
+):
+    missing = str(tmp_path / "missing.pem")
+    if where == "connection":
+        connect(sandbox, environment, ca_bundle=missing)
+    else:
+        connect(sandbox, environment)
+        environment.setenv("REQUESTS_CA_BUNDLE", missing)
+    with pytest.raises(exc.TaqnyatConfigurationError, match=r"missing\.pem.*nothing was sent"):
+        run(kind, lambda hook: hook.place_voice_calls(AUDIO, [ALICE]))
+    assert sandbox.received() == []
+
+
+@pytest.mark.parametrize("kind", HOOKS)
+def test_a_folder_of_hashed_certificates_is_a_ca_path(sandbox, environment, tls_files, tmp_path, kind):
+    # requests takes a folder as a CA path (capath); the async hook must too.
+    subject_hash = subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(tls_files[0])],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    (folder / f"{subject_hash}.0").write_bytes(tls_files[0].read_bytes())
+    connect(sandbox, environment, ca_bundle=str(folder))
+    assert balance(kind).balance > 0
 
 
 # -- the async hook: off the event loop, and the same route as requests -----------------------------
@@ -409,17 +464,18 @@ def test_the_environment_is_read_in_a_worker_thread_once_per_hook(sandbox, monke
 
 
 def requests_route(settings):
-    """The proxy and verification requests picks for the sync hook's session, for the base URL."""
+    """
+    What ``requests`` itself reads from the environment for the base URL, for a connection that sets
+    no proxy or TLS option of its own: the hooks tell requests to read nothing and follow
+    ``network_route``, which must read the environment as requests would.
+    """
     import requests.utils
 
-    hook = TaqnyatHook()
-    hook.settings = settings
-    try:
-        merged = hook.get_conn().merge_environment_settings(settings.base_url, {}, None, None, None)
-    finally:
-        hook.close()
+    with requests.Session() as session:
+        session.trust_env = settings.trust_env
+        merged = session.merge_environment_settings(settings.base_url, {}, None, None, None)
     proxy = requests.utils.select_proxy(settings.base_url, merged["proxies"])
-    return (proxy and requests.utils.prepend_scheme_if_needed(proxy, "http")), merged["verify"]
+    return Route(proxy and requests.utils.prepend_scheme_if_needed(proxy, "http"), merged["verify"])
 
 
 PROXY_VARIABLES = [
@@ -459,10 +515,12 @@ BASE_URLS = [
 
 @pytest.mark.parametrize("base_url", BASE_URLS)
 @pytest.mark.parametrize("variables", PROXY_VARIABLES, ids=[str(i) for i in range(len(PROXY_VARIABLES))])
-def test_the_route_from_the_environment_is_the_one_requests_picks(environment, base_url, variables):
+def test_the_route_from_the_environment_is_the_one_requests_picks(environment, tmp_path, base_url, variables):
     for name, value in variables.items():
         environment.setenv(name, value)
-    environment.setenv("CURL_CA_BUNDLE", "/etc/company/ca.pem")
+    company_ca = tmp_path / "company-ca.pem"
+    company_ca.write_text("")
+    environment.setenv("CURL_CA_BUNDLE", str(company_ca))
     for no_proxy in NO_PROXY:
         for name in ("NO_PROXY", "no_proxy"):
             environment.delenv(name, raising=False)
