@@ -88,7 +88,11 @@ def requests_failure(error: requests.RequestException) -> Failure:
         from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProxyError
 
         reason = getattr(error.args[0], "reason", None) if error.args else None
-        if isinstance(reason, ProxyError):  # what failed is reaching the proxy, or something after it
+        # urllib3 wraps an error as ProxyError only before it has connected to the proxy; its
+        # original error says whether that was the TCP connect (nothing sent). This holds because
+        # the hook's session keeps requests' default adapter, whose urllib3 retries are off: no
+        # earlier attempt can hide behind the error that surfaces.
+        if isinstance(reason, ProxyError):
             reason = getattr(reason, "original_error", None)
         if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
             return Failure.NOT_CONNECTED
