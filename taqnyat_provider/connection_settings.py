@@ -117,10 +117,14 @@ def _named(name: str) -> str:
     return f"{label} ('{name}' extra)" if name in EXTRA_NAMES else label
 
 
+ENVIRONMENT = "environment:"
+"""Marks a setting's name as something the worker's environment gave (``environment:HTTPS_PROXY``)."""
+
+
 def _error(name: str, problem: str) -> TaqnyatConfigurationError:
-    if name.isupper():  # an environment variable, read because of trust_env
+    if name.startswith(ENVIRONMENT):  # read from the worker because of trust_env
         return TaqnyatConfigurationError(
-            f"The worker's {name} environment variable (used because the taqnyat connection's "
+            f"The worker's {name.removeprefix(ENVIRONMENT)} (used because the taqnyat connection's "
             f"{_named('trust_env')} is on) {problem}; nothing was sent"
         )
     return TaqnyatConfigurationError(f"The taqnyat connection's {_named(name)} {problem}")
@@ -357,41 +361,59 @@ def _read_tls(extra: Mapping[str, Any], base_url: str) -> tuple[bool | str, list
     return ca_bundle or legacy_path or True, []
 
 
+def _shown_proxy(url: str) -> str:
+    """
+    A proxy URL as errors show it: never what comes before its last ``@`` (the user info, whatever
+    characters the password has), at most 100 characters.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return "(no scheme)"
+    if "@" in rest:
+        rest = "…@" + rest.rsplit("@", 1)[1]
+    return f"{scheme.lower()}://{rest}"[:100]
+
+
 def _proxy_url(value: Any, key: str, name: str = "proxies") -> str:
     """
-    One proxy URL, checked; errors show its scheme, host and port only (it may hold a password).
-    ``name`` is where it came from: the ``proxies`` extra, or an environment variable.
+    One proxy URL, checked; errors never show its user info (it may hold a password). ``name`` is
+    where it came from: the ``proxies`` extra, or an environment variable.
     """
     if not isinstance(value, str):
         raise _error(name, f"must map schemes to proxy URLs, but {key!r} maps to {value!r:.100}")
     url = value.strip()
     if _has_control_or_space(url):
         raise _error(name, f"has a proxy URL with a space or a control character (for {key!r})")
-    parts = urlsplit(url)
+    shown = _shown_proxy(url)
+    encode_hint = " (in a password, write / ? # @ [ ] percent-encoded)" if "@" in url else ""
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. a "[" in the password
+        raise _error(name, f"has a proxy for {key!r} that is not a valid URL: {shown}{encode_hint}") from None
     scheme = parts.scheme.lower()
-    shown = f"{scheme}://{parts.hostname or ''}" if "://" in url else "(no scheme)"
-    with contextlib.suppress(ValueError):  # a bad port is reported below
-        shown += f":{parts.port}" if parts.port else ""
-    if "://" not in url or scheme not in PROXY_SCHEMES or not parts.hostname:
+    if "://" not in url or scheme not in PROXY_SCHEMES or not hostname:
         raise _error(
             name,
             f"has a proxy for {key!r} that is not an http:// or https:// URL such as "
             f"http://proxy.internal:3128, got {shown}",
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise _error(name, f"has a proxy URL for {key!r} with a path, query or fragment: {shown}")
-    _check_hostname(parts.hostname, name, shown)
+        raise _error(
+            name, f"has a proxy URL for {key!r} with a path, query or fragment: {shown}{encode_hint}"
+        )
+    _check_hostname(hostname, name, shown)
     _url_port(parts, name, shown)
     return url
 
 
-def check_environment_proxy(url: str, key: str) -> str:
+def check_environment_proxy(url: str, key: str, source: str) -> str:
     """
     A proxy URL the worker's environment gives for ``key`` (``https``, ``http`` or ``all``), held to
     the rules of the ``proxies`` extra (an ``http://`` or ``https://`` URL with a host, a valid port);
-    the error names the variable (``HTTPS_PROXY``...) and shows no password.
+    the error names ``source`` (``HTTPS_PROXY environment variable``...) and shows no password.
     """
-    return _proxy_url(url, key, f"{key.upper()}_PROXY")
+    return _proxy_url(url, key, ENVIRONMENT + source)
 
 
 def _read_proxies(value: Any) -> dict[str, str]:

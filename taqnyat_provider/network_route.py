@@ -4,9 +4,10 @@ Where a request to the API goes: through which proxy, verified against which cer
 The connection's own ``proxies``, ``ca_bundle`` and ``allow_insecure_tls`` come first; with its
 ``trust_env`` on, the worker's environment fills in what they leave unset, read as ``requests``
 reads it (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``,
-``CURL_CA_BUNDLE``) and never a ``.netrc``. The async hook asks here because ``aiohttp``, told to
-trust the environment, would also read a ``.netrc``; the sync hook's ``requests`` session reads the
-same variables itself, and a test holds the two to the same answers. Pure: no HTTP library.
+``CURL_CA_BUNDLE``) and never a ``.netrc``. Both hooks and the audio check ask here and tell their
+HTTP library to read nothing from the environment: ``requests`` would let the environment replace
+the connection's settings, ``aiohttp`` would add a ``.netrc``'s credentials. A test holds this
+module to what ``requests`` itself reads. No HTTP library (the standard library's ``ssl`` only).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import ssl
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from taqnyat_provider.connection_settings import ConnectionSettings, check_environment_proxy
@@ -98,6 +100,9 @@ def _select_proxy(url: str, proxies: Mapping[str, str]) -> tuple[str, str] | Non
     return key, proxy if "://" in proxy else "http://" + proxy
 
 
+CONNECTION_CA = "taqnyat connection's CA bundle path ('ca_bundle' extra)"
+
+
 @dataclass(frozen=True)
 class Route:
     """How to reach one URL: through ``proxy`` (None: straight) and verified by ``verify``."""
@@ -105,13 +110,28 @@ class Route:
     proxy: str | None
     verify: bool | str
     """True (the system's certificate authorities), False, or a CA bundle file or folder."""
+    verify_source: str = field(default=CONNECTION_CA, compare=False)
+    """Where a CA bundle path came from, as errors name it ("the ..." follows)."""
+
+    @property
+    def proxy_password(self) -> str | None:
+        """The proxy's password, for the hooks to mask: it may come from the environment."""
+        return urlsplit(self.proxy).password if self.proxy else None
+
+
+def _proxy_variable(key: str) -> str:
+    """Which variable gave the environment's proxy for ``key``: the lower-case one wins, as in urllib."""
+    for name in (f"{key}_proxy", f"{key.upper()}_PROXY"):
+        if os.environ.get(name):
+            return f"{name} environment variable"
+    return "system proxy settings"  # macOS and Windows: not a variable
 
 
 def network_route(settings: ConnectionSettings, url: str | None = None) -> Route:
     """
     The route to ``url`` (default: the API base URL). No credentials are read, and nothing from a
-    ``.netrc``. Both hooks and the audio check take their proxy and TLS from here, with their HTTP
-    library told to read nothing from the environment itself.
+    ``.netrc``. Both hooks and the audio check (for each URL it requests) take their proxy and TLS
+    from here, with their HTTP library told to read nothing from the environment itself.
 
     The connection's own ``proxies``, ``ca_bundle`` and ``allow_insecure_tls`` come first. With
     ``trust_env`` on, the environment fills in what they leave unset, as ``requests`` reads it: a
@@ -119,24 +139,50 @@ def network_route(settings: ConnectionSettings, url: str | None = None) -> Route
     host, held to the rules of the ``proxies`` extra (so a ``socks5://`` proxy fails before any
     request, naming the variable), and the CA bundle named by ``REQUESTS_CA_BUNDLE`` or
     ``CURL_CA_BUNDLE``. (``requests`` on its own lets the environment replace what a session sets.)
-    A CA bundle path that does not exist fails here, before any request. On macOS and Windows the
-    environment includes the system's proxy settings, which may take a while to read, and a CA
-    path is looked up on disk: call it off the event loop.
+    A CA bundle path that does not exist fails here, before any request, naming where it came
+    from. On macOS and Windows the environment includes the system's proxy settings, which may take
+    a while to read, and a CA path is looked up on disk: call it off the event loop.
     """
     url = url or settings.base_url
     selected = _select_proxy(url, settings.proxies)
     proxy = selected[1] if selected else None
     verify = settings.verify
+    verify_source = CONNECTION_CA
     if settings.trust_env:
         if proxy is None and not bypasses_environment_proxies(url):
             from_environment = _select_proxy(url, urllib.request.getproxies())  # type: ignore[attr-defined]
             if from_environment:
                 key, proxy = from_environment
-                check_environment_proxy(proxy, key.partition("://")[0])
+                key = key.partition("://")[0]
+                check_environment_proxy(proxy, key, _proxy_variable(key))
         if verify is True:
-            verify = next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), True)
+            variable = next((name for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
+            if variable:
+                verify = os.environ[variable]
+                verify_source = f"worker's {variable} environment variable (the connection's trust_env is on)"
     if isinstance(verify, str) and not os.path.exists(verify):
         raise TaqnyatConfigurationError(
-            f"The CA bundle {verify!r} does not exist on this worker; nothing was sent"
+            f"The CA bundle {verify!r} from the {verify_source} does not exist on "
+            "this worker; nothing was sent"
         )
-    return Route(proxy, verify)
+    return Route(proxy, verify, verify_source)
+
+
+def tls_context(route: Route) -> ssl.SSLContext | bool:
+    """
+    ``route.verify`` as an SSL context (a CA bundle file, or a folder of hashed certificates as
+    ``requests`` takes one), or the bool itself. Reads the file: off the event loop. A bundle that
+    cannot be read fails before any request, naming where it came from.
+    """
+    if not isinstance(route.verify, str):
+        return route.verify
+    folder = os.path.isdir(route.verify)
+    try:
+        return ssl.create_default_context(
+            cafile=None if folder else route.verify, capath=route.verify if folder else None
+        )
+    except (OSError, ssl.SSLError) as error:
+        raise TaqnyatConfigurationError(
+            f"The CA bundle {route.verify!r} from the {route.verify_source} cannot be "
+            f"read ({type(error).__name__}: {error}); nothing was sent"
+        ) from None

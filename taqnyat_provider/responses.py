@@ -419,7 +419,7 @@ def _nested_deeper_than(value: Any, limit: int, text: str) -> bool:
     level: list[Any] = [value]
     for _ in range(limit):
         contents = chain.from_iterable(
-            container.values() if type(container) is dict else container for container in level
+            container.values() if isinstance(container, dict) else container for container in level
         )
         level = [child for child in contents if isinstance(child, (dict, list))]
         if not level:

@@ -26,12 +26,14 @@ from taqnyat_provider.hooks.transport import (
     TaqnyatCalls,
     auth_headers,
     certificate_error,
+    failure_detail,
     is_certificate_error,
+    mask_proxy_password,
     read_settings,
     requests_failure,
 )
 from taqnyat_provider.messages import SmsMessage, VoiceCall
-from taqnyat_provider.network_route import network_route
+from taqnyat_provider.network_route import network_route, tls_context
 from taqnyat_provider.responses import MAX_BODY_BYTES
 from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
@@ -108,11 +110,13 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
         """The hook's one session; it takes nothing from the environment unless the connection says so."""
         if self._session is None:
             settings = self.settings
-            session = requests.Session()
             # requests reads nothing from the environment: it would let HTTPS_PROXY and
             # REQUESTS_CA_BUNDLE replace the connection's own settings, and add a .netrc's
             # credentials. network_route reads what trust_env allows, the connection's first.
             route = network_route(settings)
+            tls_context(route)  # a CA bundle that cannot be read fails here, before any request
+            mask_proxy_password(route)
+            session = requests.Session()
             session.trust_env = False
             session.auth = NoAuth()
             session.verify = route.verify
@@ -151,7 +155,8 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
         except requests.RequestException as error:
             if is_certificate_error(error):
                 raise certificate_error(settings, error) from None
-            raise TransportError(requests_failure(error), f"{type(error).__name__}: {error}") from None
+            proxy = self._session.proxies.get("https") if self._session else None
+            raise TransportError(requests_failure(error), failure_detail(error, proxy)) from None
 
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):

@@ -17,15 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import os
-import ssl
 import sys
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
 from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
-from taqnyat_provider.exceptions import TaqnyatConfigurationError
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
@@ -33,9 +30,11 @@ from taqnyat_provider.hooks.transport import (
     aiohttp_failure,
     auth_headers,
     certificate_error,
+    failure_detail,
+    mask_proxy_password,
     read_settings,
 )
-from taqnyat_provider.network_route import network_route
+from taqnyat_provider.network_route import network_route, tls_context
 from taqnyat_provider.responses import MAX_BODY_BYTES
 from taqnyat_provider.steps import (
     Answer,
@@ -105,25 +104,12 @@ def request_options(settings: ConnectionSettings) -> dict[str, Any]:
     """
     What every request of an async hook passes besides the call itself: the proxy and TLS of
     :func:`~taqnyat_provider.network_route.network_route`, with a CA bundle loaded (blocking: it
-    reads the file or folder), and no redirects.
+    reads the file or folder), and no redirects. A proxy's password (the environment's, too) is
+    masked in logs.
     """
     route = network_route(settings)
-    tls: bool | ssl.SSLContext
-    if isinstance(route.verify, str):
-        # A folder of hashed certificates is a CA path, as requests takes it.
-        folder = os.path.isdir(route.verify)
-        try:
-            tls = ssl.create_default_context(
-                cafile=None if folder else route.verify, capath=route.verify if folder else None
-            )
-        except (OSError, ssl.SSLError) as error:
-            raise TaqnyatConfigurationError(
-                f"The CA bundle {route.verify!r} cannot be read ({type(error).__name__}: {error}); "
-                "nothing was sent"
-            ) from None
-    else:
-        tls = route.verify
-    return {"ssl": tls, "proxy": route.proxy, "allow_redirects": False}
+    mask_proxy_password(route)
+    return {"ssl": tls_context(route), "proxy": route.proxy, "allow_redirects": False}
 
 
 class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
@@ -225,7 +211,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
         except aiohttp.ClientConnectorCertificateError as error:
             raise certificate_error(settings, error) from None
         except (TimeoutError, aiohttp.ClientError) as error:
-            raise TransportError(aiohttp_failure(error), f"{type(error).__name__}: {error}") from None
+            raise TransportError(aiohttp_failure(error), failure_detail(error, options["proxy"])) from None
 
     async def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):

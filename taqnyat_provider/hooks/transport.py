@@ -22,6 +22,7 @@ from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, Delivery
 from taqnyat_provider.exceptions import TaqnyatConfigurationError
 from taqnyat_provider.ledger import Ledger
 from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
+from taqnyat_provider.network_route import Route
 from taqnyat_provider.retry import RetryPolicy, exchange
 from taqnyat_provider.steps import Failure, Request, Steps
 
@@ -53,6 +54,22 @@ def read_settings(conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
     return settings
 
 
+def mask_proxy_password(route: Route) -> None:
+    """Mask the password of the proxy a route uses: one from the environment is not masked yet."""
+    if route.proxy_password:
+        mask_secret(route.proxy_password)
+
+
+def failure_detail(error: BaseException, proxy: str | None) -> str:
+    """
+    What a transport error says, for logs and errors: never a proxy's user info, which an HTTP
+    library may print with the proxy's URL (aiohttp does, for a refused tunnel).
+    """
+    detail = f"{type(error).__name__}: {error}"
+    user_info = urlsplit(proxy).netloc.rpartition("@")[0] if proxy else ""
+    return detail.replace(user_info, "***") if user_info else detail
+
+
 def auth_headers(settings: ConnectionSettings, request: Request) -> dict[str, str]:
     return {"Authorization": f"Bearer {settings.require_token()}"} if request.authenticated else {}
 
@@ -70,7 +87,9 @@ def is_certificate_error(error: BaseException | None, depth: int = 0) -> bool:
         return False
     if isinstance(error, ssl.SSLCertVerificationError):
         return True
+    # urllib3 errors keep the cause in ``reason``; an ssl.SSLError's ``reason`` is a string.
     nested = [getattr(error, "reason", None), error.__cause__, error.__context__]
+    nested = [inner for inner in nested if isinstance(inner, BaseException)]
     nested += [arg for arg in error.args if isinstance(arg, BaseException)]
     return any(is_certificate_error(inner, depth + 1) for inner in nested)
 
@@ -94,6 +113,9 @@ def requests_failure(error: requests.RequestException) -> Failure:
         # earlier attempt can hide behind the error that surfaces.
         if isinstance(reason, ProxyError):
             reason = getattr(reason, "original_error", None)
+            # The proxy answered CONNECT with 407, 403, 502...: the tunnel to the API never opened.
+            if isinstance(reason, OSError) and str(reason).startswith("Tunnel connection failed"):
+                return Failure.NOT_CONNECTED
         if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
             return Failure.NOT_CONNECTED
     # Any other TLS or connection error may come after the server read the request.
@@ -103,8 +125,12 @@ def requests_failure(error: requests.RequestException) -> Failure:
 def aiohttp_failure(error: BaseException) -> Failure:
     import aiohttp
 
-    # ClientConnectorError (SSL handshake included) is raised before a byte of the request is sent.
-    if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+    # ClientConnectorError (SSL handshake included) is raised before a byte of the request is sent,
+    # and ClientHttpProxyError when the proxy refuses the CONNECT tunnel (407, 403, 502...).
+    if isinstance(
+        error,
+        (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.ClientHttpProxyError),
+    ):
         return Failure.NOT_CONNECTED
     if isinstance(error, asyncio.TimeoutError):
         return Failure.TIMED_OUT

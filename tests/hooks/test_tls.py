@@ -167,3 +167,48 @@ def test_an_untrusted_certificate_is_a_configuration_error_and_nothing_is_sent(
         send()
     assert server.requests == []
     assert "tls-test-token" not in str(server.requests)
+
+
+class PlainHttpOnTlsPort:
+    """A server that answers a TLS ClientHello in plain HTTP: the handshake fails at once."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_tls_handshake_that_fails_otherwise_is_a_taqnyat_error(monkeypatch, fast_retries, kind):
+    # An ssl.SSLError carries its reason as a string: the certificate check must not trip on it.
+    server = PlainHttpOnTlsPort()
+    try:
+        connect(monkeypatch, server.port)
+        with pytest.raises(exc.TaqnyatError) as raised:
+            if kind == "sync":
+                hook = TaqnyatHook()
+                try:
+                    hook.get_balance()
+                finally:
+                    hook.close()
+            else:
+
+                async def scenario():
+                    async with TaqnyatAsyncHook() as hook:
+                        await hook.get_balance()
+
+                asyncio.run(scenario())
+    finally:
+        server.server.close()
+    assert not isinstance(raised.value, exc.TaqnyatConfigurationError)

@@ -402,18 +402,94 @@ def test_an_unusable_environment_proxy_fails_before_anything_is_sent(
 
 
 @pytest.mark.parametrize("kind", HOOKS)
-@pytest.mark.parametrize("where", ["environment", "connection"])
-def test_a_missing_ca_bundle_is_a_configuration_error_before_anything_is_sent(
-    sandbox, environment, tmp_path, kind, where
+def test_the_error_names_the_variable_that_was_used(sandbox, environment, kind):
+    # urllib lets the lower-case variable win: that is the one to fix.
+    environment.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    environment.setenv("https_proxy", "socks5://127.0.0.1:1080")
+    with pytest.raises(exc.TaqnyatConfigurationError, match="The worker's https_proxy environment variable"):
+        run(kind, lambda hook: hook.place_voice_calls(AUDIO, [ALICE]))
+    assert sandbox.received() == []
+
+
+@pytest.mark.parametrize("kind", HOOKS)
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [("environment", "REQUESTS_CA_BUNDLE environment variable"), ("connection", "'ca_bundle' extra")],
+)
+@pytest.mark.parametrize("content", [None, b"not a certificate"], ids=["missing", "garbage"])
+def test_a_ca_bundle_that_cannot_be_used_is_a_configuration_error_before_anything_is_sent(
+    sandbox, environment, tmp_path, kind, where, named, content
 ):
-    missing = str(tmp_path / "missing.pem")
+    bundle = tmp_path / "company-ca.pem"
+    if content is not None:
+        bundle.write_bytes(content)
     if where == "connection":
-        connect(sandbox, environment, ca_bundle=missing)
+        connect(sandbox, environment, ca_bundle=str(bundle))
     else:
         connect(sandbox, environment)
-        environment.setenv("REQUESTS_CA_BUNDLE", missing)
-    with pytest.raises(exc.TaqnyatConfigurationError, match=r"missing\.pem.*nothing was sent"):
+        environment.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with pytest.raises(exc.TaqnyatConfigurationError) as raised:
         run(kind, lambda hook: hook.place_voice_calls(AUDIO, [ALICE]))
+    message = str(raised.value)
+    assert "company-ca.pem" in message
+    assert named in message
+    assert "nothing was sent" in message
+    assert sandbox.received() == []
+
+
+class RefusingProxy:
+    """A proxy that answers every CONNECT with 407: the tunnel to the API never opens."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.heads: list[bytes] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.heads.append(data)
+                conn.sendall(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+                )
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.mark.parametrize("kind", HOOKS)
+def test_a_proxy_that_refuses_the_tunnel_means_not_sent_and_never_shows_its_password(
+    sandbox, environment, tls_files, kind
+):
+    refusing = RefusingProxy()
+    try:
+        connect(
+            sandbox,
+            environment,
+            ca_bundle=str(tls_files[0]),
+            proxies={"https": f"http://team:s3cret-proxy@127.0.0.1:{refusing.port}"},
+        )
+        with pytest.raises(exc.TaqnyatTransientError) as raised:
+            run(kind, lambda hook: hook.place_voice_calls(AUDIO, [ALICE]))
+    finally:
+        refusing.close()
+    # Only CONNECT lines reached the proxy, never the POST: the send is known not to have left.
+    assert refusing.heads and all(head.startswith(b"CONNECT ") for head in refusing.heads)
+    assert not isinstance(raised.value, exc.TaqnyatDeliveryUnknownError)
+    assert "s3cret-proxy" not in str(raised.value)
     assert sandbox.received() == []
 
 

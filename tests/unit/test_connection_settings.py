@@ -359,6 +359,26 @@ def test_bad_proxies_named(proxies, match):
     assert "Proxies ('proxies' extra)" in message
 
 
+@pytest.mark.parametrize(
+    ("proxy", "secret"),
+    [
+        ("http://alice:4242/xyz@proxy.internal:3128", "4242"),  # a "/" cuts the user info short
+        ("http://alice:s3c?ret@proxy.internal:3128", "s3c"),
+        ("http://alice:s3c#ret@proxy.internal:3128", "s3c"),
+        ("http://alice:s3c[ret]@proxy.internal:3128", "s3c"),  # urlsplit raises on the "["
+        ("http://alice:pa[zz@proxy.internal:3128", "pa[zz"),
+        ("http://alice:s3cret@proxy.internal:99999", "s3cret"),
+    ],
+)
+def test_a_password_with_odd_characters_never_shows_in_the_error(proxy, secret):
+    with pytest.raises(TaqnyatConfigurationError) as raised:
+        settings(extra={"proxies": {"https": proxy}})
+    message = str(raised.value)
+    assert "Proxies ('proxies' extra)" in message
+    assert secret not in message
+    assert "alice" not in message
+
+
 def test_a_bad_proxy_never_shows_its_password():
     message = refused("path", extra={"proxies": {"https": "http://user:pr0xy-s3cret@proxy.internal:3128/x"}})
     assert "pr0xy-s3cret" not in message
