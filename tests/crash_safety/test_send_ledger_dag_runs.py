@@ -55,8 +55,27 @@ def sent_counts(sandbox, channel: str) -> Counter:
 timeouts_are_retried = pytest.mark.skipif(
     not AIRFLOW_V_3_0_PLUS,
     reason="Airflow 2.11's dag.test() lets AirflowTaskTimeout (a BaseException there) escape instead of "
-    "retrying the task; the engine's handling of any BaseException is covered by tests/unit/test_delivery.py",
+    "retrying the task: the *_on_airflow_2 tests below run the next try by hand",
 )
+on_airflow_2 = pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 3 retries in dag.test(): see above")
+
+
+def timed_out_then_run_again(dag):
+    """
+    Airflow 2.11: the first dag.test() marks the timed-out try failed, then lets AirflowTaskTimeout
+    escape. The next run of the same logical date has the same run_id, so the same send ledger: it
+    stands for the try a worker would run next (as after a clear), in a new process state.
+    """
+    # dag.test() deletes the earlier run of the date through the ORM, whose dag_run_note refers to
+    # the FAB provider's user table: its model must be loaded (the webserver loads it otherwise).
+    import airflow.providers.fab.auth_manager.models  # noqa: F401
+    import pendulum
+    from airflow.exceptions import AirflowTaskTimeout
+
+    when = pendulum.now("UTC").replace(microsecond=0)
+    with pytest.raises(AirflowTaskTimeout):
+        dag.test(execution_date=when)
+    return dag.test(execution_date=when)
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +126,40 @@ def test_execution_timeout_mid_send_never_sends_a_number_twice(sandbox, capfd, c
     log = capfd.readouterr().out
     assert "UnresolvedDeliveryError" in log
     assert f"Maybe reached (1): {NUMBERS[1]}" in log
+
+
+@on_airflow_2
+@pytest.mark.parametrize("channel", OPERATORS)
+def test_execution_timeout_mid_send_never_sends_a_number_twice_on_airflow_2(sandbox, capfd, channel):
+    """(b) on Airflow 2.11: the next run of the timed-out send sends nothing and names who may have been reached."""
+    sandbox.state.inject("hang", endpoint=channel, skip=1, seconds=8)
+    outcome = run_dag(
+        dag(channel, "execution_timeout=datetime.timedelta(seconds=3),"), test=timed_out_then_run_again
+    )
+    assert (outcome.state, outcome.task("send").state) == ("failed", "failed")
+    counts = sent_counts(sandbox, channel)
+    assert max(counts.values()) == 1, f"somebody was sent to twice: {counts}"
+    assert sorted(counts) == NUMBERS[:2]
+    log = capfd.readouterr()
+    assert "UnresolvedDeliveryError" in log.out + log.err
+    assert f"Maybe reached (1): {NUMBERS[1]}" in log.out + log.err
+
+
+@on_airflow_2
+@pytest.mark.parametrize("channel", OPERATORS)
+def test_execution_timeout_with_on_unknown_skip_finishes_without_resending_on_airflow_2(sandbox, channel):
+    """(c) on Airflow 2.11: the next run skips the unknown batch and sends the rest."""
+    sandbox.state.inject("hang", endpoint=channel, skip=1, seconds=8)
+    outcome = run_dag(
+        dag(channel, 'execution_timeout=datetime.timedelta(seconds=3), on_unknown="skip",'),
+        test=timed_out_then_run_again,
+    )
+    assert (outcome.state, outcome.task("send").state) == ("success", "success")
+    counts = sent_counts(sandbox, channel)
+    assert set(counts) == set(NUMBERS) and max(counts.values()) == 1
+    xcom = outcome.xcom("send")
+    assert xcom["maybe_reached"] == [NUMBERS[1]]
+    assert xcom["accepted"] == [NUMBERS[0], NUMBERS[2], NUMBERS[3]]
 
 
 @timeouts_are_retried
