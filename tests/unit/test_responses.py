@@ -512,9 +512,21 @@ def test_a_megabyte_of_small_objects_is_checked_for_depth_quickly():
     # 350,000 containers side by side: walked a level at a time in comprehensions, not one by one.
     items = ",".join(["{}"] * 349_000)
     body = '{"statusCode": 201, "messageId": "1", "x": [' + items + "]}"
-    started = time.perf_counter()
     assert parse_send_response(201, body, ["966500000000"]).message_id == "1"
-    assert time.perf_counter() - started < 0.3  # the walk it replaced took 0.5 s here
+
+    def fastest(run):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    # Against decoding the same text on the same machine, so a slow or busy machine cannot fail it:
+    # the whole parse with the level walk takes about 4 decodes, with the walk it replaced some 23.
+    decode = fastest(lambda: json.loads(body))
+    whole = fastest(lambda: parse_send_response(201, body, ["966500000000"]))
+    assert whole < 8 * decode, (whole, decode)
 
 
 def test_json_nested_to_the_limit_is_read():
