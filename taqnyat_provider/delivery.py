@@ -22,9 +22,10 @@ No I/O and no Airflow here.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
@@ -46,16 +47,18 @@ from taqnyat_provider.exceptions import (
     UnresolvedDeliveryError,
     sample,
 )
-from taqnyat_provider.ledger import BatchRecord, BatchState, Ledger, LedgerEntry, entry_store
+from taqnyat_provider.ledger import BatchRecord, BatchState, Ledger, LedgerEntry, digest, key_id
 from taqnyat_provider.messages import PreparedSend
 from taqnyat_provider.responses import SendResult
 from taqnyat_provider.retry import DEFAULT_RETRY_POLICY, RetryPolicy, exchange
 from taqnyat_provider.sms import API_TIMEZONE
-from taqnyat_provider.steps import Call, Request, Steps
+from taqnyat_provider.steps import Call, Request, Steps, Wait
 
 DEFAULT_BATCH_SIZE = 100
 MAX_BATCH_SIZE = 1000
 ON_UNKNOWN_CHOICES = ("fail", "skip", "resend")
+LEDGER_WRITE_PAUSES = (0.5, 2.0)
+"""Waits before writing a delivered batch's record again (three attempts in all)."""
 DEFAULT_CURRENCY = "SAR"
 """Taqnyat bills in Saudi riyals; the voice API's answer does not say so, the SMS API's does."""
 
@@ -171,7 +174,7 @@ class Delivery:
 
     :param prepared: The checked send (see :mod:`taqnyat_provider.messages`).
     :param batch_size: Recipients per request (1 to 1000).
-    :param ledger: Where the send's record is kept; a new in-memory one when not given.
+    :param ledger: Where the send's record is kept; none (a private one) when not given.
     :param on_unknown: What to do with a batch whose outcome is unknown: ``"fail"`` (default: stop,
         name who may have been reached), ``"skip"`` (count them as maybe reached, go on) or
         ``"resend"`` (send them again on the next try).
@@ -191,68 +194,112 @@ class Delivery:
         self.batch_size = check_batch_size(batch_size)
         self.on_unknown = check_on_unknown(on_unknown)
         self.ledger = ledger or Ledger.in_memory()
-        # A ledger of its own (a hook used outside a task): no other try or process can read it, so
-        # nothing is loaded and the entry is kept, not copied, without a step (see ``_save``).
-        self._private = ledger is None
         self.policy = policy or DEFAULT_RETRY_POLICY
         self.log = log or _log
         self.batches = batched(prepared.recipients, self.batch_size)
-        # A memory store keeps the entry as an object, on the caller's thread; any other gets JSON.
-        self._objects = entry_store(self.ledger.store)
-        self._description = f"Taqnyat send ledger of {self.ledger.label or self.ledger.key} (see the provider's delivery docs)"
+        self.writes = 0
+        self.bytes_written = 0
+        self._kept: dict[str, int] = {}  # key -> size of its last write: what the store keeps
 
     # ----------------------------------------------------------------------------------------------
     # The ledger
 
+    def _get(self, key: str) -> Steps[Any]:
+        ledger = self.ledger
+        try:
+            return (yield Call(partial(ledger.store.get, key), blocking=ledger.store.blocking))
+        except Exception as error:
+            raise LedgerUnavailableError(
+                f"Cannot read the send ledger ({key!r}{self._where()}): {error}. Nothing more was sent: "
+                "a ledger that cannot be read is never taken as empty"
+            ) from error
+
+    def _put(self, key: str, value: dict[str, Any], *, keep: bool = True) -> Steps[None]:
+        """One durable write; ``keep`` unless the send is complete (nothing in it may be uncertain)."""
+        ledger = self.ledger
+        if ledger.private:
+            return
+        try:
+            yield Call(partial(ledger.store.put, key, value, keep=keep), blocking=ledger.store.blocking)
+        except Exception as error:
+            raise LedgerUnavailableError(
+                f"Cannot write the send ledger ({key!r}{self._where()}): {error}"
+            ) from error
+        size = len(json.dumps(value, separators=(",", ":")))
+        self.writes += 1
+        self.bytes_written += size
+        self._kept[key] = size
+
+    def _where(self) -> str:
+        return f", {self.ledger.where}" if self.ledger.where else ""
+
+    def _record(self, number: int, record: BatchRecord, entry: LedgerEntry) -> Steps[None]:
+        record.round = entry.round
+        entry.batches[number] = record
+        yield from self._put(self.ledger.batch_key(number), record.to_dict())
+
+    def _header(self, entry: LedgerEntry, next_batch: int | None) -> Steps[None]:
+        updated = datetime.now(UTC).isoformat(timespec="seconds")
+        yield from self._put(self.ledger.head_key, entry.header(next_batch, updated), keep=not entry.complete)
+        entry.stored = True
+
     def _load(self) -> Steps[LedgerEntry]:
         ledger = self.ledger
-        if self._private:
-            # Nothing can be stored yet; the digest is only worked out if the entry is ever read.
-            return LedgerEntry("", len(self.batches), ledger.epoch, ledger.label)
-        digest = self.prepared.digest(self.batch_size)
-        load = ledger.store.load if self._objects is None else self._objects.load_entry
-        try:
-            stored = yield Call(partial(load, ledger.key), blocking=self._objects is None)
-        except Exception as error:
-            raise LedgerUnavailableError(f"Cannot read the send ledger {ledger.key!r}: {error}") from error
-        fresh = LedgerEntry(digest, len(self.batches), ledger.epoch, ledger.label)
+        total = len(self.batches)
+        fresh = LedgerEntry("", key_id(ledger.secret), total, ledger.epoch, ledger.epoch, ledger.label)
+        if ledger.private:
+            return fresh
+        fresh.digest = digest(self.prepared.canonical(self.batch_size), ledger.secret)
+        stored = yield from self._get(ledger.head_key)
         if stored is None:
             return fresh
         try:
-            entry = stored if isinstance(stored, LedgerEntry) else LedgerEntry.loads(stored)
+            entry, following = LedgerEntry.from_header(stored)
         except (ValueError, KeyError, TypeError) as error:
             raise LedgerMismatchError(
-                f"The send ledger {ledger.key!r} cannot be read ({error}); delete that Airflow Variable "
-                "after checking the Taqnyat account's archive"
+                f"The send ledger {ledger.head_key!r}{self._where()} cannot be read ({error}). Nothing was "
+                "sent. Check the Taqnyat account's archive, then repair or delete the entry"
             ) from None
         if entry.complete and entry.epoch < ledger.epoch:
             self.log.info(
                 "The send ledger shows this send completed before the task was cleared: sending again"
             )
             return fresh
-        if entry.digest != digest:
+        if entry.key_id != fresh.key_id:
             raise LedgerMismatchError(
-                f"This try's recipients or message differ from what an earlier try of this "
-                f"send recorded in the send ledger {ledger.key!r} (a template rendered differently?). "
-                "Nothing was sent, to avoid reaching anybody twice or missing anybody. Restore the "
-                "earlier values, or delete that Airflow Variable after checking the Taqnyat account's archive"
+                f"The connection's token changed since an earlier try of this send wrote the send ledger "
+                f"{ledger.head_key!r}{self._where()}, so this try cannot check that it sends the same thing. "
+                "Nothing was sent. Restore the token until the send is done, or check the Taqnyat account's "
+                "archive and resolve the entry (see the delivery docs)"
             )
+        if entry.digest != fresh.digest or entry.total_batches != total:
+            raise LedgerMismatchError(
+                f"This try's recipients or message differ from what an earlier try of this send recorded "
+                f"in the send ledger {ledger.head_key!r}{self._where()} (a template rendered differently?). "
+                "Nothing was sent, to avoid reaching anybody twice or missing anybody. Restore the earlier "
+                "values, or check the Taqnyat account's archive and resolve the entry (see the delivery docs)"
+            )
+        markers: list[tuple[int | None, int]] = [(following, ledger.try_number)]
+        for number in range(1, total + 1):
+            data = yield from self._get(ledger.batch_key(number))
+            if data is None:
+                break
+            try:
+                record = BatchRecord.from_dict(data)
+            except (ValueError, TypeError) as error:
+                raise LedgerMismatchError(
+                    f"Batch {number} of the send ledger {ledger.batch_key(number)!r}{self._where()} cannot "
+                    f"be read: {error}. Nothing was sent"
+                ) from None
+            if record.round is not None and record.round != entry.round:
+                break  # an older round's record: this round never got here
+            entry.batches[number] = record
+            markers.append((record.next, record.try_number))
+        # The header's ``next`` was written by the try that began the round; its try is unknown here,
+        # so it counts as this try's predecessor (the try number only labels the report).
+        entry.mark_in_flight(markers)
         entry.epoch = ledger.epoch
         return entry
-
-    def _save(self, entry: LedgerEntry) -> Steps[None]:
-        ledger, now = self.ledger, datetime.now(UTC)
-        if self._private and self._objects is not None:
-            self._objects.keep_entry(ledger.key, entry, now, partial(self.prepared.digest, self.batch_size))
-            return
-        if self._objects is not None:
-            save = Call(partial(self._objects.save_entry, ledger.key, entry, now), blocking=False)
-        else:
-            save = Call(partial(ledger.store.save, ledger.key, entry.dumps(now), self._description))
-        try:
-            yield save
-        except Exception as error:
-            raise LedgerUnavailableError(f"Cannot write the send ledger {ledger.key!r}: {error}") from error
 
     # ----------------------------------------------------------------------------------------------
     # The send
@@ -275,6 +322,30 @@ class Delivery:
         yield from self._stop_at_unknown(entry)
         self._announce(entry, prepared)
         try_number = self.ledger.try_number
+        skip = self.on_unknown == "skip"
+        loaded = set(entry.batches)  # records of earlier tries: an implied "in flight" cannot cover them
+        to_send = [
+            number
+            for number in range(1, len(self.batches) + 1)
+            if not (number in entry.batches and entry.batches[number].state is BatchState.DELIVERED)
+            and not (number in entry.batches and entry.batches[number].state.uncertain and skip)
+        ]
+        following: dict[int, int | None] = dict(zip(to_send, [*to_send[1:], None], strict=False))
+
+        def mark(after: int | None) -> int | None:
+            """The batch a write may name as next: one with no record, whose POST comes next."""
+            upcoming = following.get(after) if after is not None else (to_send[0] if to_send else None)
+            return upcoming if upcoming is not None and upcoming not in loaded else None
+
+        marked: set[int] = set()
+        if not entry.stored:
+            first = mark(None)
+            try:
+                yield from self._header(entry, first)
+            except LedgerUnavailableError as error:
+                raise self._stopped(report, to_send[0] if to_send else 1, error, retryable=True) from error
+            if first is not None:
+                marked.add(first)
         for number, batch in enumerate(self.batches, start=1):
             record = entry.batches.get(number)
             if record is not None and record.state is BatchState.DELIVERED:
@@ -282,7 +353,7 @@ class Delivery:
                     BatchOutcome(number, batch, BatchState.DELIVERED, record.result(batch), record.try_number)
                 )
                 continue
-            if record is not None and record.state.uncertain and self.on_unknown == "skip":
+            if record is not None and record.state.uncertain and skip:
                 self.log.warning(
                     "Batch %d of %d: outcome unknown, skipped (on_unknown='skip')", number, len(self.batches)
                 )
@@ -290,12 +361,11 @@ class Delivery:
                     BatchOutcome(number, batch, BatchState.UNKNOWN, None, record.try_number)
                 )
                 continue
-            entry.batches[number] = BatchRecord(BatchState.IN_FLIGHT, try_number)
-            try:
-                yield from self._save(entry)
-            except LedgerUnavailableError as error:
-                entry.batches.pop(number)
-                raise self._stopped(report, number, error, retryable=True) from error
+            if number not in marked:
+                try:
+                    yield from self._record(number, BatchRecord(BatchState.IN_FLIGHT, try_number), entry)
+                except LedgerUnavailableError as error:
+                    raise self._stopped(report, number, error, retryable=True) from error
             try:
                 answer = yield from exchange(
                     Request("POST", prepared.endpoint, json=prepared.payload(batch)), self.policy, self.log
@@ -304,22 +374,27 @@ class Delivery:
             except (TaqnyatTransientError, TaqnyatApiError, TaqnyatConfigurationError) as error:
                 # Provably not processed: retryable when temporary, permanent for an API error code
                 # or a connection the worker cannot use (an untrusted certificate, say).
-                retryable = error.retryable
                 state = BatchState.REFUSED if isinstance(error, TaqnyatApiError) else BatchState.NOT_SENT
-                entry.batches[number] = BatchRecord(state, try_number)
-                yield from self._save(entry)
-                raise self._stopped(report, number, error, retryable=retryable) from error
+                yield from self._record(number, BatchRecord(state, try_number), entry)
+                raise self._stopped(report, number, error, retryable=error.retryable) from error
             except GeneratorExit:
                 raise
             except BaseException as error:
                 # Anything after the request may have left — timeout, signal, crash, odd answer — is
                 # recorded as unknown before it goes on, so no later try re-sends this batch blindly.
-                entry.batches[number] = BatchRecord(BatchState.UNKNOWN, try_number)
+                skipped = isinstance(error, TaqnyatDeliveryUnknownError) and skip
+                after = mark(number) if skipped else None
                 try:
-                    yield from self._save(entry)
+                    yield from self._record(
+                        number, BatchRecord(BatchState.UNKNOWN, try_number, next=after), entry
+                    )
                 except Exception as save_error:
                     self.log.error("Batch %d stays 'in flight' in the send ledger: %s", number, save_error)
-                if isinstance(error, TaqnyatDeliveryUnknownError) and self.on_unknown == "skip":
+                    skipped = False
+                else:
+                    if after is not None:
+                        marked.add(after)
+                if skipped:
                     self.log.warning(
                         "Batch %d of %d: %s; skipped (on_unknown='skip')", number, len(self.batches), error
                     )
@@ -328,9 +403,13 @@ class Delivery:
                 if isinstance(error, TaqnyatError) and report.delivered:
                     raise self._stopped(report, number, error, retryable=False) from error
                 raise
-            entry.batches[number] = BatchRecord.delivered(result, batch, try_number)
-            yield from self._save(entry)
+            after = mark(number)
+            delivered = BatchRecord.delivered(result, batch, try_number)
+            delivered.next = after
             report.outcomes.append(BatchOutcome(number, batch, BatchState.DELIVERED, result, try_number))
+            yield from self._delivered(number, delivered, entry, report)
+            if after is not None:
+                marked.add(after)
             self.log.info(
                 "Batch %d of %d delivered: message id %s, %d accepted, %d rejected",
                 number,
@@ -340,8 +419,46 @@ class Delivery:
                 len(result.rejected),
             )
         entry.complete = True
-        yield from self._save(entry)
+        try:
+            yield from self._header(entry, None)
+        except LedgerUnavailableError as error:
+            # Every batch's record is durable: a later try finds them all delivered and sends nothing.
+            self.log.warning("The send is complete, but its ledger header could not say so: %s", error)
+        self._account()
         return report
+
+    def _delivered(
+        self, number: int, record: BatchRecord, entry: LedgerEntry, report: DeliveryReport
+    ) -> Steps[None]:
+        """
+        Record a delivered batch, trying again a few times: a try that cannot record it must not
+        end as retryable, or the next try would count it as maybe reached (or resend it).
+        """
+        for attempt, pause in enumerate((*LEDGER_WRITE_PAUSES, None), start=1):
+            try:
+                yield from self._record(number, record, entry)
+                return
+            except LedgerUnavailableError as error:
+                if pause is None:
+                    self.log.error(
+                        "Batch %d was delivered, but the send ledger cannot record it: %s", number, error
+                    )
+                    raise self._stopped(report, number, error, retryable=False, reached=True) from error
+                self.log.warning(
+                    "Recording delivered batch %d failed (attempt %d): %s", number, attempt, error
+                )
+                yield Wait(pause)
+
+    def _account(self) -> None:
+        """One line a benchmark or a person reads: what the ledger cost this try."""
+        if self.ledger.private:
+            return
+        self.log.info(
+            "Send ledger: %d writes, %d bytes written, %d bytes kept",
+            self.writes,
+            self.bytes_written,
+            sum(self._kept.values()),
+        )
 
     def _replay(self, entry: LedgerEntry, report: DeliveryReport, upto: int) -> None:
         for number, batch in enumerate(self.batches[:upto], start=1):
@@ -359,16 +476,16 @@ class Delivery:
             return
         stale = [n for n in uncertain if entry.batches[n].state is BatchState.IN_FLIGHT]
         for number in stale:  # the try that wrote "in flight" ended without saying more: it died
-            entry.batches[number] = replace(entry.batches[number], state=BatchState.UNKNOWN)
-        if stale:
-            yield from self._save(entry)
+            dead = entry.batches[number]
+            yield from self._record(number, BatchRecord(BatchState.UNKNOWN, dead.try_number), entry)
         if self.on_unknown != "fail":
             return
         raise UnresolvedDeliveryError(
             maybe_reached=[n for number in uncertain for n in self.batches[number - 1]],
             batches=uncertain,
             total_batches=len(self.batches),
-            key=self.ledger.key,
+            key=self.ledger.head_key,
+            where=self.ledger.where,
         )
 
     def _announce(self, entry: LedgerEntry, prepared: PreparedSend) -> None:
@@ -384,19 +501,28 @@ class Delivery:
         if entry.batches:
             self.log.info(
                 "Resuming from the send ledger %s: %d batch(es) delivered by earlier tries (%s) are not sent again",
-                self.ledger.key,
+                self.ledger.head_key,
                 len(done),
                 ", ".join(map(str, done)) or "none",
             )
 
     def _stopped(
-        self, report: DeliveryReport, number: int, error: BaseException, *, retryable: bool
+        self,
+        report: DeliveryReport,
+        number: int,
+        error: BaseException,
+        *,
+        retryable: bool,
+        reached: bool = False,
     ) -> BaseException:
-        """The error that ends this try at batch ``number``: as it is when nobody was reached yet."""
+        """
+        The error that ends this try at batch ``number``: as it is when nobody was reached yet.
+        ``reached``: batch ``number`` itself was delivered (it is in the report already).
+        """
         if not report.delivered and not report.maybe_reached:
             return error
         unknown = isinstance(error, TaqnyatDeliveryUnknownError)
-        current = self.batches[number - 1]
+        current = [] if reached else self.batches[number - 1]
         later = [n for batch in self.batches[number:] for n in batch]
         kind = DeliveryInterruptedError if retryable else IncompleteDeliveryError
         partial_result = report.to_xcom()

@@ -161,7 +161,15 @@ class UnresolvedDeliveryError(TaqnyatDeliveryUnknownError):
     the task's ``on_unknown`` says what to do with them on a later try (``"skip"`` or ``"resend"``).
     """
 
-    def __init__(self, *, maybe_reached: Sequence[str], batches: Sequence[int], total_batches: int, key: str):
+    def __init__(
+        self,
+        *,
+        maybe_reached: Sequence[str],
+        batches: Sequence[int],
+        total_batches: int,
+        key: str,
+        where: str = "",
+    ):
         self.maybe_reached = list(maybe_reached)
         self.batches = list(batches)
         self.ledger_key = key
@@ -170,8 +178,9 @@ class UnresolvedDeliveryError(TaqnyatDeliveryUnknownError):
             f"Delivery unknown: batch(es) {', '.join(map(str, self.batches))} of {total_batches} were in "
             "flight when an earlier try ended (worker killed, timeout or a dropped answer), so they are not "
             f"re-sent. Maybe reached ({len(self.maybe_reached)}): {sample(self.maybe_reached)}. Check the "
-            "Taqnyat account's archive, then re-run with on_unknown='skip' (count them as reached) or "
-            f"'resend' (send them again), or delete the Airflow Variable {key!r} to start over.",
+            "Taqnyat account's archive, then either mark each such batch 'delivered' or 'not_sent' in the "
+            f"send ledger ({key!r}.batch.NNNNN{', ' + where if where else ''}) and clear the task, or "
+            "re-run with on_unknown='skip' (count them as reached) or 'resend' (send them again).",
         )
 
 

@@ -9,7 +9,6 @@ and turn it into a :class:`PreparedSend` with the connection's settings (its ``c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -64,13 +63,12 @@ class PreparedSend:
     def payload(self, batch: list[str]) -> dict[str, Any]:
         return {"recipients": batch, **self.fields}
 
-    def digest(self, batch_size: int) -> str:
+    def canonical(self, batch_size: int) -> str:
         """What identifies this send across tries: endpoint, given fields, recipients and batching."""
         given = {name: value for name, value in self.fields.items() if name not in self.generated}
-        canonical = json.dumps(
+        return json.dumps(
             [self.endpoint, given, self.recipients, batch_size], sort_keys=True, separators=(",", ":")
         )
-        return hashlib.sha256(canonical.encode()).hexdigest()
 
     def with_generated(self, values: dict[str, Any]) -> PreparedSend:
         """The same send with the made-up fields an earlier try used (the ledger keeps them)."""

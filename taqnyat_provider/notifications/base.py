@@ -24,8 +24,9 @@ class TaqnyatNotifier(BaseNotifier):
 
     Follows the operators' checks and delivery rules: nobody is reached twice, and a send whose
     outcome is unknown is never re-sent. In a task's callback the send is kept in a send ledger for
-    that try, so a callback that runs twice for the same try does not call anyone twice; where no
-    ledger can be reached (a DAG-level or deadline callback), the notifier sends without one.
+    that try (the task instance's task state store on Airflow 3.3+, Variables before), so a callback
+    that runs twice for the same try does not call anyone twice; where no task instance exists (a
+    DAG-level or deadline callback), the notifier sends without one.
 
     :param recipients: Numbers as a list, or one string separated by commas or new lines; templated.
     :param taqnyat_conn_id: The ``taqnyat`` connection; templated.
@@ -64,21 +65,34 @@ class TaqnyatNotifier(BaseNotifier):
 
         return TaqnyatAsyncHook(taqnyat_conn_id=self.taqnyat_conn_id)
 
-    def _ledger(self, context: Any, prepared: PreparedSend) -> Ledger | None:
-        """This callback's ledger entry for this try, or None outside a task instance's callback."""
+    def _ledger(self, context: Any, prepared: PreparedSend, token: str) -> Ledger | None:
+        """
+        This callback's ledger for this try, in the task instance's own store (its task state store
+        on Airflow 3.3+): a task callback that runs twice for one try calls nobody twice.
+
+        None where no task instance exists (a DAG-level callback, a deadline alert in the
+        triggerer): no store is shared by whatever might run the callback again, and Airflow does
+        not retry those callbacks, so the send goes out once without a ledger.
+        """
         ti = context.get("ti") if hasattr(context, "get") else None
         if ti is None or not all(hasattr(ti, name) for name in ("dag_id", "run_id", "task_id", "try_number")):
             return None
-        from taqnyat_provider.ledger_variables import task_ledger
+        from taqnyat_provider.ledger import digest, ledger_secret
+        from taqnyat_provider.ledger_stores import task_ledger
 
-        scope = f"notify:{prepared.digest(self.batch_size)[:16]}:try{ti.try_number}"
-        return task_ledger(context, scope=scope)
+        send = digest(prepared.canonical(self.batch_size), ledger_secret(token))[:16]
+        return task_ledger(context, token, scope=f"notify.{send}.try{ti.try_number}")
 
     def _reachable(self, ledger: Ledger | None) -> Ledger | None:
+        """
+        The ledger, if its store answers at all. An alert matters more than its ledger: a store
+        that cannot be reached before the send (an API server down during a failure callback)
+        means sending without one. Once the send uses it, every read and write is fail-closed.
+        """
         if ledger is None:
             return None
         try:
-            ledger.store.load(ledger.key)
+            ledger.store.get(ledger.head_key)
         except Exception as error:
             self.log.warning("No send ledger here (%s): sending without one", error)
             return None
@@ -111,23 +125,34 @@ class TaqnyatNotifier(BaseNotifier):
         )
 
     def notify(self, context: Any) -> None:
+        from taqnyat_provider.ledger_stores import sweep
+
         try:
-            prepared = self.message().prepare(self.hook.settings)
+            settings = self.hook.settings
+            prepared = self.message().prepare(settings)
             self._announce(context, prepared)
-            ledger = self._reachable(self._ledger(context, prepared))
+            ledger = self._reachable(self._ledger(context, prepared, settings.require_token()))
             self.hook.deliver(prepared, self.batch_size, ledger=ledger)
         finally:
             self.hook.close()
+        if ledger is not None:
+            sweep(ledger, self.log)
 
     async def async_notify(self, context: Any) -> None:
         """Send without blocking the event loop (triggerer, deadline alerts)."""
         import asyncio
 
+        from taqnyat_provider.ledger_stores import sweep
+
         hook = self.async_hook
         try:
-            prepared = self.message().prepare(await hook.get_settings())
+            settings = await hook.get_settings()
+            prepared = self.message().prepare(settings)
             self._announce(context, prepared)
-            ledger = await asyncio.to_thread(self._reachable, self._ledger(context, prepared))
+            ledger = self._ledger(context, prepared, settings.require_token())
+            ledger = await asyncio.to_thread(self._reachable, ledger)
             await hook.deliver(prepared, self.batch_size, ledger=ledger)
         finally:
             await hook.close()
+        if ledger is not None:
+            await asyncio.to_thread(sweep, ledger, self.log)

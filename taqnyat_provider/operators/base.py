@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from taqnyat_provider.delivery import DeliveryReport
     from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+    from taqnyat_provider.ledger import Ledger
     from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
 
 PARTIAL_RESULT_XCOM_KEY = "partial_delivery"
@@ -76,6 +77,11 @@ def _due(context: Context) -> datetime | None:
     return None
 
 
+def _deferred_key(ledger: Ledger) -> str:
+    """Where a send deferred for quiet hours says so (beside its ledger entry)."""
+    return f"{ledger.space}.deferred"
+
+
 def _read_min_balance(value: Any) -> Decimal | None:
     if value is None:
         return None
@@ -93,8 +99,8 @@ class TaqnyatSendOperator(BaseOperator):
     Base of the voice and SMS operators; subclasses only say what they send (``message``).
 
     Every argument is checked before any request. Recipients go in batches of ``batch_size``, in
-    order, over one kept-alive session, and each batch's fate is kept in a send ledger (an Airflow
-    Variable) that outlives the try and the worker. A later try — an Airflow retry after a 429 in
+    order, over one kept-alive session, and each batch's fate is kept in a send ledger (the task's
+    task state store on Airflow 3.3+, Airflow Variables before) that outlives the try and the worker. A later try — an Airflow retry after a 429 in
     batch 57, a worker killed mid-send, an ``execution_timeout`` — skips what was delivered, sends
     what never went out, and never re-sends a batch whose outcome is unknown unless ``on_unknown``
     says so. The XCom is the whole send's result, whichever tries delivered it. When a try stops
@@ -122,7 +128,10 @@ class TaqnyatSendOperator(BaseOperator):
         Manual and backfill runs are never skipped.
 
     Quiet hours and ``max_lateness`` guard the *start* of a send: a later try of a send that already
-    delivered some batches (the send ledger has it) finishes it without waiting or skipping.
+    began or was deferred (the send ledger has it) finishes it without waiting or skipping, and
+    lateness counts from when the send was allowed to start (the end of quiet hours that held its
+    due time). A send that completed stays in the ledger, marked complete: a try after a failure
+    past ``execute`` (an XCom backend, ``map_index_template``) returns the same result, sending nothing.
     """
 
     ui_color = "#e8f4ea"
@@ -194,16 +203,20 @@ class TaqnyatSendOperator(BaseOperator):
     def preflight(self, hook: TaqnyatHook, prepared: PreparedSend) -> None:
         """Checks of what the send refers to, right before it starts (the voice operator's audio check)."""
 
-    def _send_under_way(self, context: Context) -> bool:
-        """Whether an earlier try of this send already started it (its send ledger entry exists)."""
-        from taqnyat_provider.ledger_variables import task_ledger
+    def _send_under_way(self, ledger: Ledger) -> bool:
+        """
+        Whether an earlier try already began this send or deferred it for quiet hours: then it is
+        finished, never skipped as late nor held again. An unreadable ledger stops the try (retryable).
+        """
+        from taqnyat_provider.exceptions import LedgerUnavailableError
+        from taqnyat_provider.ledger_stores import send_started
 
-        ledger = task_ledger(context)
         try:
-            return ledger.store.load(ledger.key) is not None
-        except Exception as error:  # the send itself will stop on an unreadable ledger
-            self.log.warning("Could not read the send ledger %s: %s", ledger.key, error)
-            return False
+            return send_started(ledger) or ledger.store.get(_deferred_key(ledger)) is not None
+        except Exception as error:
+            raise LedgerUnavailableError(
+                f"Cannot read the send ledger ({ledger.where}): {error}. Nothing was sent"
+            ) from error
 
     def _skip_if_late(self, context: Context, now: datetime) -> None:
         if self.max_lateness is None:
@@ -211,10 +224,14 @@ class TaqnyatSendOperator(BaseOperator):
         due = _due(context)
         if due is None:
             return
-        late = how_late(due, now)
+        # Quiet hours that held the due time move it: the send was allowed to start when they ended.
+        window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
+        allowed = (window.ends_after(due) if window else None) or due
+        late = how_late(allowed, now)
         if late > self.max_lateness:
+            held = f" (quiet hours held it until {allowed.isoformat()})" if allowed != due else ""
             message = (
-                f"Skipping: this scheduled run was due at {due.isoformat()} and would send "
+                f"Skipping: this scheduled run was due at {due.isoformat()}{held} and would send "
                 f"{describe(late)} late, more than max_lateness ({describe(self.max_lateness)}); "
                 "nothing was sent"
             )
@@ -226,7 +243,7 @@ class TaqnyatSendOperator(BaseOperator):
             describe(self.max_lateness),
         )
 
-    def _defer_if_quiet(self, now: datetime) -> None:
+    def _defer_if_quiet(self, now: datetime, ledger: Ledger) -> None:
         window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
         if window is None:
             return
@@ -243,6 +260,10 @@ class TaqnyatSendOperator(BaseOperator):
             now.astimezone(window.zone).strftime("%Y-%m-%d %H:%M %Z"),
             local_end.strftime("%Y-%m-%d %H:%M %Z"),
         )
+        # Said durably first: the try that sends after the window is never skipped as late (nor held).
+        ledger.store.put(
+            _deferred_key(ledger), {"until": local_end.isoformat(), "try": ledger.try_number}, keep=False
+        )
         self.defer(
             trigger=_date_time_trigger(ends),
             method_name="execute_after_quiet_hours",
@@ -252,15 +273,17 @@ class TaqnyatSendOperator(BaseOperator):
     def _send(self, context: Context, deferred_until: str | None = None) -> dict[str, Any]:
         from taqnyat_provider.airflow_errors import airflow_semantics
         from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-        from taqnyat_provider.ledger_variables import forget, task_ledger
+        from taqnyat_provider.ledger_stores import sweep, task_ledger
 
         hook = TaqnyatHook(taqnyat_conn_id=self.taqnyat_conn_id)
         with airflow_semantics():
             try:
+                ledger = task_ledger(context, hook.settings.require_token())
                 guarded = self.max_lateness is not None or self.quiet_hours
-                if guarded and self._send_under_way(context):
+                if guarded and self._send_under_way(ledger):
                     self.log.info(
-                        "This send started on an earlier try: finishing it (no lateness or quiet-hours wait)"
+                        "This send started or was deferred on an earlier try: finishing it "
+                        "(no lateness or quiet-hours wait)"
                     )
                     guarded = False
                 now = utcnow()
@@ -268,11 +291,10 @@ class TaqnyatSendOperator(BaseOperator):
                     self._skip_if_late(context, now)
                 prepared = self.message().prepare(hook.settings)
                 if guarded and self.waits_for_quiet_hours():
-                    self._defer_if_quiet(now)  # after the arguments were checked: a mistake fails now
+                    self._defer_if_quiet(now, ledger)  # after the arguments were checked: a mistake fails now
                 self.preflight(hook, prepared)
                 if self.min_balance is not None:
                     self._check_balance(hook)
-                ledger = task_ledger(context)
                 try:
                     report = hook.deliver(
                         prepared, self.batch_size, ledger=ledger, on_unknown=self.on_unknown
@@ -285,7 +307,10 @@ class TaqnyatSendOperator(BaseOperator):
             result = self._finish(report, context)
             if deferred_until is not None:
                 result["deferred_until"] = deferred_until
-            forget(ledger, self.log)
+        # The entry stays: it is marked complete, so a try after a failure past this point (the
+        # XCom push, map_index_template) replays the result without sending. Only other, old,
+        # complete entries are removed, and only where Variables hold them.
+        sweep(ledger, self.log)
         return result
 
     def _check_balance(self, hook: TaqnyatHook) -> None:

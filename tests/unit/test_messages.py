@@ -37,14 +37,14 @@ def test_the_digest_ignores_made_up_fields_and_sees_everything_else():
     same = PreparedSend(
         "v1/messages", {"body": "hi", "deleteId": 2}, ["1", "2"], generated=frozenset({"deleteId"})
     )
-    assert base.digest(100) == same.digest(100)
-    assert base.digest(100) != base.digest(1)
-    assert base.digest(100) != PreparedSend(
+    assert base.canonical(100) == same.canonical(100)
+    assert base.canonical(100) != base.canonical(1)
+    assert base.canonical(100) != PreparedSend(
         "v1/messages", {"body": "hi!", "deleteId": 1}, ["1", "2"], generated=frozenset({"deleteId"})
-    ).digest(100)
-    assert base.digest(100) != PreparedSend(
+    ).canonical(100)
+    assert base.canonical(100) != PreparedSend(
         "v1/messages", {"body": "hi", "deleteId": 1}, ["2", "1"], generated=frozenset({"deleteId"})
-    ).digest(100)
+    ).canonical(100)
     assert base.with_generated({"deleteId": 9}).fields["deleteId"] == 9
 
 
