@@ -20,6 +20,7 @@ from airflow.providers.http.hooks.http import HttpHook
 from taqnyat_provider import responses
 from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
 from taqnyat_provider.delivery import DeliveryReport
+from taqnyat_provider.hooks.sync_transport import flight, tracking_session
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
@@ -30,7 +31,6 @@ from taqnyat_provider.hooks.transport import (
     is_certificate_error,
     mask_proxy_password,
     read_settings,
-    requests_failure,
 )
 from taqnyat_provider.messages import SmsMessage, VoiceCall
 from taqnyat_provider.network_route import network_route, tls_context
@@ -116,7 +116,7 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
             route = network_route(settings)
             tls_context(route)  # a CA bundle that cannot be read fails here, before any request
             mask_proxy_password(route)
-            session = requests.Session()
+            session = tracking_session()
             session.trust_env = False
             session.auth = NoAuth()
             session.verify = route.verify
@@ -135,28 +135,33 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
 
     def _transfer(self, request: Request) -> Answer:
         settings = self.settings
-        try:
-            with self.get_conn().request(
-                request.method,
-                settings.url(request.endpoint),
-                params=request.params,
-                json=request.json,
-                headers=auth_headers(settings, request),
-                timeout=settings.timeout,
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                body = b""
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    body += chunk
-                    if len(body) > MAX_BODY_BYTES:  # one byte more than the parser takes
-                        break
-                return Answer(response.status_code, response.headers, body)
-        except requests.RequestException as error:
-            if is_certificate_error(error):
-                raise certificate_error(settings, error) from None
-            proxy = self._session.proxies.get("https") if self._session else None
-            raise TransportError(requests_failure(error), failure_detail(error, proxy)) from None
+        session = self.get_conn()
+        # Connect (TLS handshake included) and each wait for the answer are bounded apart: a
+        # request that was never written is "not sent" (see sync_transport), however urllib3
+        # names the timeout.
+        with flight(None) as current:
+            try:
+                with session.request(
+                    request.method,
+                    settings.url(request.endpoint),
+                    params=request.params,
+                    json=request.json,
+                    headers=auth_headers(settings, request),
+                    timeout=(settings.timeout, settings.timeout),
+                    allow_redirects=False,
+                    stream=True,
+                ) as response:
+                    body = b""
+                    for chunk in response.iter_content(CHUNK_BYTES):
+                        body += chunk
+                        if len(body) > MAX_BODY_BYTES:  # one byte more than the parser takes
+                            break
+                    return Answer(response.status_code, response.headers, body)
+            except requests.RequestException as error:
+                if is_certificate_error(error):
+                    raise certificate_error(settings, error) from None
+                proxy = session.proxies.get("https")
+                raise TransportError(current.failure(error), failure_detail(error, proxy)) from None
 
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):

@@ -26,6 +26,7 @@ from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, Con
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
+    DEADLINE_FACTOR,
     TaqnyatCalls,
     aiohttp_failure,
     auth_headers,
@@ -112,6 +113,20 @@ def request_options(settings: ConnectionSettings) -> dict[str, Any]:
     return {"ssl": tls_context(route), "proxy": route.proxy, "allow_redirects": False}
 
 
+def request_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """
+    The connect (TLS handshake and a proxy's tunnel included) within ``seconds``, so a stalled
+    handshake is a connection timeout (nothing sent) rather than the total deadline's bare
+    ``TimeoutError``; each wait for a byte within ``seconds``; the whole request within
+    :data:`~taqnyat_provider.hooks.transport.DEADLINE_FACTOR` times that.
+    """
+    import aiohttp
+
+    return aiohttp.ClientTimeout(
+        total=DEADLINE_FACTOR * seconds, connect=seconds, sock_connect=seconds, sock_read=seconds
+    )
+
+
 class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
     """
     The asyncio twin of :class:`TaqnyatHook`, for triggers and ``async_notify``: the same calls,
@@ -159,7 +174,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
             # The environment's proxy and CA bundle come from request_options instead.
             self._session = aiohttp.ClientSession(
                 headers=BASE_HEADERS,
-                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                timeout=request_timeout(settings.timeout),
                 trust_env=False,
             )
         return self._session

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 BASE_HEADERS = {"Accept": "application/json", "User-Agent": f"airflow-provider-taqnyat/{__version__}"}
 CHUNK_BYTES = 64 * 1024
+DEADLINE_FACTOR = 2
+"""
+Each request of either hook ends within this many times the connection's ``timeout``, answer body
+included; the connect (TLS handshake included) and each wait for a byte are bounded by ``timeout``.
+"""
 
 
 def policy_or_default(policy: RetryPolicy | None) -> RetryPolicy:

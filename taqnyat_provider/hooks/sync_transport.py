@@ -1,0 +1,155 @@
+"""
+What the sync hook and the audio check need from ``requests`` that it does not say itself.
+
+* **Was a byte of the request written?** urllib3 reports a TLS handshake that timed out as a
+  ``ReadTimeoutError``, like an answer that came late; only the first is safe to send again. The
+  session's connections (:class:`TrackingAdapter`) note the moment they write a byte of the
+  request, so a send whose request was never written is "not sent" however the failure is named.
+  Bytes that open the connection (the TLS handshake, a proxy's ``CONNECT``) are not the request.
+* **One deadline for the whole request.** ``requests`` bounds each wait for a byte, not the
+  request: a server dripping a byte every half second holds it for ever. Each request runs in a
+  :class:`Flight` whose timer shuts the connection's socket down at the deadline; the blocked read
+  returns, and the failure is classed as "timed out".
+
+Both work through a context variable set around one request in the calling thread (``requests``
+runs a request in the thread that calls it), so the session's connection pool stays requests' own.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from taqnyat_provider.hooks.transport import requests_failure
+from taqnyat_provider.steps import Failure
+
+
+class Flight:
+    """One request in flight: whether its bytes were written, and its deadline."""
+
+    def __init__(self, deadline_seconds: float | None) -> None:
+        self.deadline_seconds = deadline_seconds
+        self.written = False
+        self.expired = False
+        self.connection: HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(deadline_seconds, self._expire) if deadline_seconds else None
+        if self._timer is not None:
+            self._timer.daemon = True
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            # The base class's shutdown: an SSLSocket's own would drop its TLS state under the
+            # reading thread. The blocked read returns at once; the connection is not reused.
+            with suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def failure(self, error: requests.RequestException) -> Failure:
+        """What ``error`` means for this request: nothing written is never "maybe processed"."""
+        if not self.written:
+            return Failure.NOT_CONNECTED
+        if self.expired:
+            return Failure.TIMED_OUT
+        return requests_failure(error)
+
+    def deadline_detail(self) -> str:
+        return f"no complete answer within the {self.deadline_seconds:g} s deadline"
+
+
+_flight: contextvars.ContextVar[Flight | None] = contextvars.ContextVar("taqnyat_flight", default=None)
+
+
+@contextmanager
+def flight(deadline_seconds: float | None) -> Iterator[Flight]:
+    """Run one request inside a :class:`Flight` (its timer runs until the block ends)."""
+    current = Flight(deadline_seconds)
+    token = _flight.set(current)
+    if current._timer is not None:
+        current._timer.start()
+    try:
+        yield current
+    finally:
+        if current._timer is not None:
+            current._timer.cancel()
+        _flight.reset(token)
+
+
+class _Tracked:
+    """A urllib3 connection that tells the current :class:`Flight` when the request's bytes go out."""
+
+    sock: socket.socket | None
+    _opening = False
+
+    def connect(self) -> None:
+        current = _flight.get()
+        if current is not None:
+            current.connection = self  # type: ignore[assignment]
+        self._opening = True  # a proxy's CONNECT is sent from here: not the request
+        try:
+            super().connect()  # type: ignore[misc]
+        finally:
+            self._opening = False
+
+    def send(self, data: Any) -> None:
+        if not self._opening:
+            if self.sock is None:
+                self.connect()  # http.client would open it inside send(): do it before the mark
+            current = _flight.get()
+            if current is not None:
+                with current._lock:
+                    current.connection = self  # type: ignore[assignment]
+                    current.written = True
+        super().send(data)  # type: ignore[misc]
+
+
+class _HTTPConnection(_Tracked, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Tracked, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class TrackingAdapter(HTTPAdapter):
+    """``requests``' default adapter (no urllib3 retries) whose connections report to a :class:`Flight`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+def tracking_session() -> requests.Session:
+    """A session whose every request reports to the :class:`Flight` it runs in."""
+    session = requests.Session()
+    adapter = TrackingAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
