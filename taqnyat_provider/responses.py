@@ -22,7 +22,7 @@ from itertools import chain
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
-from taqnyat_provider.exceptions import TaqnyatResponseError, api_error
+from taqnyat_provider.exceptions import TaqnyatApiError, TaqnyatResponseError, api_error
 
 _NULL_STRINGS = frozenset({"", "null", "none", "nil", "undefined"})
 _SUCCESS_WORDS = frozenset({"success", "succeeded", "ok", "sent"})
@@ -638,10 +638,25 @@ def parse_send_response(
     does not list as rejected (the voice API only reports ``rejectedNumber``). Numbers are matched
     by their digits, however the API writes them (``+9665…``, ``009665…``, with spaces), and are
     reported as they were sent; a number listed as rejected is never also accepted.
+
+    A 2xx whose body also reports a failure (an error code, even 0, in a body readable or not; a
+    failed ``ResponseStatus``; a ``statusCode`` of 400 or more) contradicts itself: the send may
+    have gone out, so it is a ``TaqnyatResponseError`` (the delivery engine's "unknown"), never a
+    refusal, whose remedy (top up, clear) would send it again.
     """
-    body = decode_answer(http_status, body_text)
-    fields = _Fields(body)
-    outcome = _raise_for_error(http_status, fields)
+    try:
+        body = decode_answer(http_status, body_text)
+        fields = _Fields(body)
+        outcome = _raise_for_error(http_status, fields)
+    except TaqnyatApiError as error:
+        if not 200 <= http_status < 300:
+            raise
+        reported = f"error {error.code}" if error.code is not None else "a failure"
+        raise TaqnyatResponseError(
+            f"Contradictory answer: the HTTP status accepts the send but the body reports {reported}",
+            http_status=http_status,
+            body_excerpt=error.message_en or "",
+        ) from None
     data = _Fields(fields.get("Data", "data"))
     _require_success_evidence(http_status, fields, "messageId", outcome=outcome)
     if (as_text(data.get("result")) or "1") not in ("1", "true", "success"):

@@ -53,10 +53,13 @@ class TestReferenceExamples:
         assert str(code) in str(raised.value)
 
     @pytest.mark.parametrize("code", sorted(ref.VOICE_ERRORS))
-    def test_error_example_is_an_error_even_with_http_200(self, code):
-        # "status": 1 is on failures too: the Error object decides, not the status or HTTP code.
-        with pytest.raises(EXPECTED_CLASSES[code]):
+    def test_error_example_with_http_200_contradicts_itself_and_is_not_a_refusal(self, code):
+        # The reference sends its errors with HTTP 400: a 2xx that carries one says both "sent" and
+        # "refused". A refusal would tell the user to fix and clear, and a clear sends again.
+        with pytest.raises(exc.TaqnyatResponseError, match=f"Contradictory answer.*error {code}") as raised:
             parse_send_response(200, ref.VOICE_ERRORS[code], ["966500000000"])
+        assert not isinstance(raised.value, exc.TaqnyatApiError)
+        assert raised.value.http_status == 200
 
     def test_status_example_is_operational(self):
         status = parse_system_status(200, ref.STATUS_OK)
@@ -114,9 +117,15 @@ class TestSendResponses:
         with pytest.raises(exc.TaqnyatResponseError, match="no sign of success"):
             parse_send_response(200, "{}", ["966500000000"])
 
-    def test_body_status_code_contradicting_http_200_wins(self):
-        with pytest.raises(exc.TaqnyatApiError) as raised:
+    def test_body_status_code_contradicting_http_200_is_not_a_refusal(self):
+        with pytest.raises(exc.TaqnyatResponseError, match="Contradictory answer") as raised:
             parse_send_response(200, '{"statusCode": 400, "message": "Bad recipients"}', ["966500000000"])
+        assert raised.value.http_status == 200
+        assert "Bad recipients" in str(raised.value)
+
+    def test_body_status_code_400_with_http_400_is_a_refusal(self):
+        with pytest.raises(exc.TaqnyatApiError) as raised:
+            parse_send_response(400, '{"statusCode": 400, "message": "Bad recipients"}', ["966500000000"])
         assert raised.value.http_status == 400
         assert "Bad recipients" in str(raised.value)
 
@@ -140,8 +149,28 @@ class TestSendResponses:
 
     def test_fail_without_code(self):
         with pytest.raises(exc.TaqnyatApiError) as raised:
-            parse_send_response(200, '{"ResponseStatus": "fail"}', ["966500000000"])
+            parse_send_response(400, '{"ResponseStatus": "fail"}', ["966500000000"])
         assert raised.value.code is None
+
+    def test_fail_without_code_on_http_200_is_not_a_refusal(self):
+        with pytest.raises(exc.TaqnyatResponseError, match="reports a failure"):
+            parse_send_response(200, '{"ResponseStatus": "fail"}', ["966500000000"])
+
+    def test_garbled_2xx_mentioning_an_error_code_is_not_a_refusal(self):
+        # Issue 22: this was "insufficient balance" (top up, clear, and the clear sends again).
+        body = '{"statusCode": 201, "messageId": "9", garbled "ErrorCode": 3, '
+        with pytest.raises(exc.TaqnyatResponseError, match=r"Contradictory answer.*error 3") as raised:
+            parse_send_response(201, body, ["966500000000"])
+        assert not isinstance(raised.value, exc.TaqnyatApiError)
+
+    def test_valid_2xx_with_a_success_message_id_and_error_code_0_is_not_a_refusal(self):
+        body = '{"statusCode":201,"messageId":"9","Error":{"ErrorCode":0}}'
+        with pytest.raises(exc.TaqnyatResponseError, match=r"Contradictory answer.*error 0"):
+            parse_send_response(201, body, ["966500000000"])
+
+    def test_a_garbled_4xx_with_an_error_code_is_still_that_refusal(self):
+        with pytest.raises(exc.TaqnyatInsufficientBalanceError):
+            parse_send_response(400, '{"x" "ErrorCode": 3, garbled', ["966500000000"])
 
 
 class TestOtherResponses:
@@ -466,7 +495,7 @@ def test_error_code_in_broken_text_is_not_cut_from_a_longer_number():
         parse_send_response(400, '"x": "y" "ErrorCode": 12345, garbage', ["966500000000"])
     assert raised.value.code is None
     with pytest.raises(exc.TaqnyatIpNotAuthorizedError):
-        parse_send_response(200, ref.VOICE_ERRORS[102], ["966500000000"])
+        parse_send_response(400, ref.VOICE_ERRORS[102], ["966500000000"])
 
 
 def test_a_huge_server_message_is_cut_to_an_excerpt():
