@@ -46,8 +46,29 @@ class InvalidRecipientsError(InvalidInputError):
     def __init__(self, problems: Sequence[tuple[object, str]]):
         self.problems = list(problems)
         self.invalid = [entry for entry, _ in self.problems]
-        listed = "; ".join(f"{entry!r}: {reason}" for entry, reason in self.problems)
-        super().__init__(f"Invalid recipients, nothing was sent: {listed}")
+        super().__init__(f"Invalid recipients, nothing was sent: {_sample_problems(self.problems)}")
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _sample_problems(problems: list[tuple[object, str]]) -> str:
+    """
+    A count, the first few bad entries with their reasons, and how often each reason came up: a
+    forgotten ``default_region`` over 100,000 numbers reads in a line (the full list is ``problems``).
+    Entries and reasons are clipped: one 10 MB "number" does not make a 10 MB message either.
+    """
+    shown = "; ".join(f"{_clip(repr(entry))}: {_clip(reason)}" for entry, reason in problems[:SAMPLE_SIZE])
+    if len(problems) <= SAMPLE_SIZE:
+        return shown
+    counts: dict[str, int] = {}
+    for _, reason in problems:
+        counts[reason] = counts.get(reason, 0) + 1
+    common = sorted(counts.items(), key=lambda item: -item[1])[:3]
+    reasons = "; ".join(f"{count} × {_clip(reason)}" for reason, count in common)
+    others = f"; {len(counts) - 3} other reasons" if len(counts) > 3 else ""
+    return f"{len(problems)} invalid, the first {SAMPLE_SIZE}: {shown}; … by reason: {reasons}{others}"
 
 
 class TaqnyatResponseError(TaqnyatError):

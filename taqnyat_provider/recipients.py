@@ -133,7 +133,9 @@ def normalize_number(entry: str, default_region: str | None = None) -> str:
         non_digits = sorted({char for char in written if not char.isdecimal()})
         if not non_digits:
             raise ValueError("no digits after the +")
-        raise ValueError(f"contains characters that are not digits: {''.join(non_digits)!r}")
+        # A handful is enough to see the mistake; an entry of a million odd characters names 20.
+        shown = "".join(non_digits[:20]) + ("…" if len(non_digits) > 20 else "")
+        raise ValueError(f"contains characters that are not digits: {shown!r}")
     digits = _ascii_digits(written)
     local = False
     if not international and digits.startswith("00"):
@@ -218,7 +220,7 @@ def normalize_caller_id(value: Any) -> str:
         # Whitespace around it (a template's last new line) goes; a line break inside is refused.
         return normalize_number(str(value).strip())
     except ValueError as error:
-        raise InvalidInputError(f"Invalid caller_id {value!r}: {error}") from None
+        raise InvalidInputError(f"Invalid caller_id {value!r:.100}: {error}") from None
 
 
 # --------------------------------------------------------------------------------------------------
