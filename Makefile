@@ -75,9 +75,10 @@ test-chaos: venv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[celery]"
 	timeout $$((450 + $${CHAOS_SECONDS:-150})) $(BIN)/python tools/chaos.py
 
-# Side-by-side benchmarks; `bench` rewrites docs/performance.md and its plots (about 8 minutes),
-# `bench-short` (in `test`, under 2 minutes) keeps them alive and draws the plots in a scratch folder.
-bench: venv
+# Side-by-side benchmarks; `bench` rewrites docs/performance.md and its plots (about 12 minutes; its
+# DAG runs use both venvs), `bench-short` (in `test`, about 2.5 minutes; Airflow 3 only) keeps them
+# alive and draws the plots in a scratch folder.
+bench: venv venv-airflow2
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[bench]"
 	$(BIN)/python benchmarks/run.py --write
 
