@@ -238,7 +238,7 @@ class Cluster:
         """A process started elsewhere (PostgreSQL, Redis): restarted with the same command."""
         self.components[name] = Component(
             name,
-            list(process.args),
+            [str(arg) for arg in process.args],  # type: ignore[union-attr]
             log_path,
             dict(os.environ),
             process,

@@ -151,7 +151,8 @@ def received_counts(
     for record in requests:
         if record.get("endpoint") not in SEND_ENDPOINTS or not record.get("processed"):
             continue
-        body = record.get("body") if isinstance(record.get("body"), dict) else {}
+        raw = record.get("body")
+        body: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
         batches += 1
         send = by_marker.get((record["endpoint"], _marker(record["endpoint"], body)))
         for number in number_list(body.get("recipients")):
