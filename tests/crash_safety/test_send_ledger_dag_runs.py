@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date
 
 import pytest
 
@@ -50,6 +49,16 @@ def dag(channel: str, extra: str = "") -> str:
 def sent_counts(sandbox, channel: str) -> Counter:
     """How many requests each number was in, answered or not."""
     return Counter(n for request in sandbox.received(channel) for n in request.body["recipients"])
+
+
+def reached_counts(sandbox, channel: str) -> Counter:
+    """How many requests that the API may have processed each number was in: all but 429s and 503s."""
+    return Counter(
+        n
+        for request in sandbox.received(channel)
+        if request.status not in (429, 503)
+        for n in request.body["recipients"]
+    )
 
 
 timeouts_are_retried = pytest.mark.skipif(
@@ -189,46 +198,195 @@ def test_a_bare_503_after_a_delivered_batch_is_unknown_not_retried(sandbox, capf
     assert partial["accepted"] == NUMBERS[:1]
 
 
-def ledgers(dag_id: str) -> dict[str, tuple[str, str]]:
-    """The send-ledger Variables of one DAG's runs: key -> (value, description)."""
-    from airflow.models.variable import Variable
+def ledger_rows(outcome, task_id: str = "send", map_index: int = -1) -> dict[str, dict]:
+    """
+    One task instance's send-ledger entries, key -> JSON object, from where the provider keeps them
+    on this Airflow: its task state store (3.3+) or Variables (2.11).
+    """
     from airflow.utils.session import create_session
 
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.task_state_store import TaskStateStoreModel
+
+        with create_session() as session:
+            rows = session.query(TaskStateStoreModel).filter_by(
+                dag_id=outcome.dag_id, run_id=outcome.run_id, task_id=task_id, map_index=map_index
+            )
+            return {row.key: json.loads(row.value) for row in rows}
+    from airflow.models.variable import Variable
+
+    from taqnyat_provider.ledger import variable_space
+
+    space = variable_space(dag_id=outcome.dag_id, run_id=outcome.run_id, task_id=task_id, map_index=map_index)
     with create_session() as session:
-        rows = session.query(Variable).filter(Variable.key.like("taqnyat_ledger.%")).all()
-        found = {row.key: (row.val, row.description) for row in rows}
-    return {
-        key: value for key, value in found.items() if json.loads(value[0])["send"].startswith(f"{dag_id}/")
-    }
+        rows = session.query(Variable).filter(Variable.key.like(f"{space}%")).all()
+        return {row.key: json.loads(row.val) for row in rows}
 
 
-def test_a_successful_send_leaves_no_ledger_behind(sandbox):
+def header(rows: dict[str, dict]) -> dict:
+    [head] = [value for key, value in rows.items() if ".batch." not in key and not key.endswith(".deferred")]
+    return head
+
+
+def batch_states(rows: dict[str, dict]) -> dict[int, str]:
+    return {int(key.rsplit(".", 1)[1]): value["state"] for key, value in rows.items() if ".batch." in key}
+
+
+def test_a_successful_send_is_kept_complete_not_deleted(sandbox):
+    """Deleting inside execute() lost the entry when Airflow failed the task after it: it is kept, complete."""
     outcome = run_dag(dag("voice"))
     assert outcome.state == "success"
-    assert ledgers(outcome.dag_id) == {}
+    rows = ledger_rows(outcome)
+    assert header(rows)["status"] == "complete"
+    assert batch_states(rows) == {1: "delivered", 2: "delivered", 3: "delivered", 4: "delivered"}
 
 
 def test_an_unfinished_send_keeps_its_ledger_and_it_holds_no_recipients(sandbox):
     sandbox.state.inject("502", endpoint="voice", skip=1)
     outcome = run_dag(dag("voice"))
-    [(value, description)] = ledgers(outcome.dag_id).values()
-    entry = json.loads(value)
-    assert entry["batches"]["2"]["state"] == "unknown"
-    assert entry["batches"]["1"]["state"] == "delivered"
-    assert not any(number in value for number in NUMBERS)
-    assert "Taqnyat send ledger" in description
+    rows = ledger_rows(outcome)
+    assert batch_states(rows) == {1: "delivered", 2: "unknown"}
+    assert header(rows)["status"] == "sending"
+    assert not any(number in json.dumps(rows) for number in NUMBERS)
 
 
-def test_a_successful_send_removes_ledgers_older_than_the_retention(sandbox):
-    from airflow.models.variable import Variable
+# --------------------------------------------------------------------------------------------------
+# The three ways the ledger used to call people twice, each on Airflow 3.3 and 2.11
 
-    from taqnyat_provider.ledger import ledger_key
+MAPPED_SMS_DAG = """
+import datetime
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from taqnyat_provider.operators.sms import TaqnyatSmsOperator
 
-    stale = ledger_key(dag_id="gone", run_id="r", task_id="t", map_index=-1, day=date(2000, 1, 1))
-    Variable.set(stale, json.dumps({"version": 1, "send": "gone/r/t"}))
+with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
+    TaqnyatSmsOperator.partial(
+        task_id="send",
+        retries=2,
+        retry_delay=datetime.timedelta(0),
+        body="Load failed",
+        batch_size=1,
+        # Rendered by Airflow after execute() returned: a mistake here fails (and retries) a task
+        # whose send is already done.
+        map_index_template="{{{{ params.missing.name }}}}",
+    ).expand(recipients=[{recipients!r}, {others!r}])
+"""
+
+
+def test_a_failure_after_execute_is_retried_without_sending_again(sandbox):
+    """(1) map_index_template fails after the send: each try replays the complete send, sending nothing."""
+    outcome = run_dag(MAPPED_SMS_DAG.format(recipients=NUMBERS[:2], others=NUMBERS[2:]))
+    for index in (0, 1):
+        task = outcome.task("send", map_index=index)
+        assert (task.state, task.try_number) == ("failed", 3)
+    counts = sent_counts(sandbox, "sms")
+    assert counts == Counter({number: 1 for number in NUMBERS}), counts
+
+
+@pytest.fixture
+def ledger_read_fails_once(monkeypatch):
+    """The second ledger read of the run (try 2's first) fails, as an API server or database blip does."""
+    calls = []
+
+    def flaky(original):
+        def read(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("API server: 503 Service Unavailable")
+            return original(*args, **kwargs)
+
+        return read
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.execution_time.context import TaskStateStoreAccessor
+
+        monkeypatch.setattr(TaskStateStoreAccessor, "get", flaky(TaskStateStoreAccessor.get))
+    else:  # where Variable.get used to swallow the error and answer "no such Variable"
+        from airflow.models.variable import Variable
+
+        monkeypatch.setattr(Variable, "get_val", flaky(Variable.get_val))
+    return calls
+
+
+def test_a_ledger_read_that_fails_stops_the_try_instead_of_reading_no_ledger(
+    sandbox, ledger_read_fails_once, capfd
+):
+    """(2) Try 1 delivers batches 1-2, then 429s; try 2's ledger read fails; try 3 finishes. Nobody twice."""
+    sandbox.state.inject("429", endpoint="voice", skip=2, times=3, retry_after="0")
     outcome = run_dag(dag("voice"))
-    assert outcome.state == "success"
-    assert Variable.get(stale, None) is None
+    task = outcome.task("send")
+    assert (outcome.state, task.state, task.try_number) == ("success", "success", 3)
+    counts = reached_counts(sandbox, "voice")
+    assert counts == Counter(NUMBERS), counts
+    assert "never taken as empty" in capfd.readouterr().out
+    assert len(ledger_read_fails_once) >= 2
+
+
+BACKFILL_DAG = """
+import datetime
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
+    # Runs first, stops at batch 3 (429s), and retries after `other` has succeeded.
+    TaqnyatVoiceOperator(
+        task_id="send",
+        priority_weight=10,
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=4),
+        audio_url="https://cdn.example.com/alert.mp3",
+        recipients={recipients!r},
+        batch_size=1,
+    )
+    # Another task's successful send: the old ledger swept every entry dated over 30 days back here.
+    TaqnyatVoiceOperator(
+        task_id="other",
+        priority_weight=1,
+        audio_url="https://cdn.example.com/alert.mp3",
+        recipients={others!r},
+    )
+"""
+
+
+def test_an_old_runs_unfinished_entry_survives_another_tasks_success(sandbox):
+    """(3) A run dated 45 days back (a backfill): its entry outlives other sends and cleanups; try 2 resumes."""
+    import pendulum
+
+    others = ["966500000011"]
+    sandbox.state.inject("429", endpoint="voice", skip=2, times=3, retry_after="0")
+    when = pendulum.now("UTC").subtract(days=45).replace(microsecond=0)
+
+    def backfill(dag):
+        if AIRFLOW_V_3_0_PLUS:
+            return dag.test(logical_date=when, run_after=when)
+        return dag.test(execution_date=when)
+
+    outcome = run_dag(BACKFILL_DAG.format(recipients=NUMBERS, others=others), test=backfill)
+    assert (outcome.task("other").state, outcome.task("send").state) == ("success", "success")
+    assert outcome.task("send").try_number == 2
+    counts = reached_counts(sandbox, "voice")
+    assert counts == Counter([*NUMBERS, *others]), counts
+    statuses = [r.status for r in sandbox.received("voice")]
+    # send's batches 1-2, three 429s, other's call, then send's try 2 (batches 3-4): the retry came last.
+    assert statuses == [201, 201, 429, 429, 429, 201, 201, 201]
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the task state store is Airflow 3.3's")
+def test_airflows_own_cleanup_keeps_an_unfinished_send(sandbox):
+    """`airflow state-store clean` removes expired rows: a send under way has none, whatever its age."""
+    import os
+    import subprocess
+    import sys
+
+    sandbox.state.inject("502", endpoint="voice", skip=1)
+    outcome = run_dag(dag("voice"))
+    before = ledger_rows(outcome)
+    env = {**os.environ, "AIRFLOW__STATE_STORE__DEFAULT_RETENTION_DAYS": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "state-store", "clean"], env=env, check=True, capture_output=True
+    )
+    assert ledger_rows(outcome) == before
 
 
 NOTIFIER_DAG = """
