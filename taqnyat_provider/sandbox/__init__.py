@@ -1,7 +1,7 @@
 """
 A local stand-in for the Taqnyat API, on loopback.
 
-Run it with ``taqnyat-sandbox --port 8080`` (or ``python -m taqnyat_provider.sandbox``), or from
+Run it with ``taqnyat-sandbox`` (port 8475 by default) (or ``python -m taqnyat_provider.sandbox``), or from
 Python with :class:`SandboxServer`.
 """
 

@@ -12,6 +12,9 @@ from pathlib import Path
 from taqnyat_provider.sandbox.state import DEFAULT_BALANCE, DEFAULT_TOKEN
 
 TOKEN_ENV = "TAQNYAT_SANDBOX_TOKEN"
+DEFAULT_PORT = 8475
+"""Clashes with no Airflow component's default: the api-server and 2.x webserver (8080), Flower
+(5555), the worker and triggerer log servers (8793, 8794), the scheduler's health check (8974)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one (default 8080)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port; 0 picks a free one (default {DEFAULT_PORT})"
+    )
     parser.add_argument("--balance", default=str(DEFAULT_BALANCE), help="starting balance in SAR")
     parser.add_argument(
         "--port-file", type=Path, help="write the port here once listening (useful with --port 0)"
@@ -62,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         args.port_file.write_text(str(server.port))
     limit = f", rate limit {rate_limit} per token" if rate_limit else ""
     print(
-        f"[taqnyat-sandbox] listening on {server.base_url} (token from ${TOKEN_ENV} or the default{limit})",
+        f"[taqnyat-sandbox] listening on {server.base_url} (token from ${TOKEN_ENV}"
+        f"{'' if os.environ.get(TOKEN_ENV) else f' unset: the default {DEFAULT_TOKEN!r}'}{limit})",
         flush=True,
     )
     stopping = {"flag": False}
