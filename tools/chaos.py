@@ -566,7 +566,12 @@ def wait_for_dag(context: dict) -> None:
         status, _body = procs.http("GET", f"{context['api']}/dags/{DAG_ID}/details", token=context["jwt"])
         return status == 200
 
-    procs.wait_until(f"the dag-processor to load {DAG_ID}", parsed, seconds=180)
+    try:
+        procs.wait_until(f"the dag-processor to load {DAG_ID}", parsed, seconds=180)
+    except SystemExit as stopped:
+        # Say why: a DAG file that does not import (another edit to the provider half done?).
+        _, errors = procs.http("GET", f"{context['api']}/importErrors", token=context["jwt"])
+        raise SystemExit(f"{stopped}; import errors: {json.dumps(errors)[-1500:]}") from None
 
 
 def run(work: Path) -> list[str]:
