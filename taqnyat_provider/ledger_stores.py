@@ -126,12 +126,19 @@ def _write_variable(key: str, text: str) -> None:
     from airflow.models.variable import Variable as VariableModel
     from airflow.utils.session import create_session
 
+    row = VariableModel(key=key, val=text, description=_DESCRIPTION)  # encrypts, as Variable.set does
     with create_session() as session:
-        row = session.query(VariableModel).filter(VariableModel.key == key).one_or_none()
-        if row is None:
-            session.add(VariableModel(key=key, val=text, description=_DESCRIPTION))
-        else:
-            row.val = text
+        # An UPDATE first, an INSERT only for a new key: one statement per batch, no read.
+        updated = (
+            session.query(VariableModel)
+            .filter(VariableModel.key == key)
+            .update(
+                {VariableModel._val: row._val, VariableModel.is_encrypted: row.is_encrypted},
+                synchronize_session=False,
+            )
+        )
+        if not updated:
+            session.add(row)
 
 
 def task_ledger(context: Any, token: str, scope: str = "send") -> Ledger:

@@ -8,6 +8,7 @@ sandbox received, whatever ended a try.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 
 import pytest
@@ -285,27 +286,50 @@ def test_a_failure_after_execute_is_retried_without_sending_again(sandbox):
 
 @pytest.fixture
 def ledger_read_fails_once(monkeypatch):
-    """The second ledger read of the run (try 2's first) fails, as an API server or database blip does."""
-    calls = []
-
-    def flaky(original):
-        def read(*args, **kwargs):
-            calls.append(1)
-            if len(calls) == 2:
-                raise RuntimeError("API server: 503 Service Unavailable")
-            return original(*args, **kwargs)
-
-        return read
+    """
+    The second read of a send ledger in the run (try 2's first) fails, as an API server or database
+    blip does: on Airflow 3 the API server's answer to the task is an error, on 2.11 the metadata
+    database's. Below the provider, so the old ledger (Variable.get) met it too.
+    """
+    reads = []
 
     if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk.execution_time.context import TaskStateStoreAccessor
+        from airflow.sdk.execution_time.comms import ErrorResponse, GetTaskStateStore, GetVariable
+        from airflow.sdk.execution_time.supervisor import InProcessSupervisorComms
 
-        monkeypatch.setattr(TaskStateStoreAccessor, "get", flaky(TaskStateStoreAccessor.get))
-    else:  # where Variable.get used to swallow the error and answer "no such Variable"
-        from airflow.models.variable import Variable
+        send = InProcessSupervisorComms.send
 
-        monkeypatch.setattr(Variable, "get_val", flaky(Variable.get_val))
-    return calls
+        def flaky_send(self, msg):
+            ledger = isinstance(msg, GetTaskStateStore) or (
+                isinstance(msg, GetVariable) and msg.key.startswith("taqnyat_ledger.")
+            )
+            if ledger:
+                reads.append(msg)
+                if len(reads) == 2:
+                    return ErrorResponse(detail={"message": "API server: 503 Service Unavailable"})
+            return send(self, msg)
+
+        monkeypatch.setattr(InProcessSupervisorComms, "send", flaky_send)
+        yield reads
+        return
+
+    import sqlalchemy
+    from airflow import settings
+    from sqlalchemy.exc import OperationalError
+
+    def flaky_select(conn, cursor, statement, parameters, context, executemany):
+        if (
+            statement.lstrip().upper().startswith("SELECT")
+            and "FROM variable" in statement
+            and "taqnyat_ledger." in str(parameters)
+        ):
+            reads.append(statement)
+            if len(reads) == 2:
+                raise OperationalError(statement, parameters, Exception("database is restarting"))
+
+    sqlalchemy.event.listen(settings.engine, "before_cursor_execute", flaky_select)
+    yield reads
+    sqlalchemy.event.remove(settings.engine, "before_cursor_execute", flaky_select)
 
 
 def test_a_ledger_read_that_fails_stops_the_try_instead_of_reading_no_ledger(
@@ -318,8 +342,7 @@ def test_a_ledger_read_that_fails_stops_the_try_instead_of_reading_no_ledger(
     assert (outcome.state, task.state, task.try_number) == ("success", "success", 3)
     counts = reached_counts(sandbox, "voice")
     assert counts == Counter(NUMBERS), counts
-    assert "never taken as empty" in capfd.readouterr().out
-    assert len(ledger_read_fails_once) >= 2
+    assert len(ledger_read_fails_once) >= 3
 
 
 BACKFILL_DAG = """
@@ -341,7 +364,7 @@ with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), 
     )
     # Another task's successful send: the old ledger swept every entry dated over 30 days back here.
     TaqnyatVoiceOperator(
-        task_id="other",
+        task_id="zz_other",  # after "send" on 2.11, whose dag.test runs ready tasks by id
         priority_weight=1,
         audio_url="https://cdn.example.com/alert.mp3",
         recipients={others!r},
@@ -349,6 +372,9 @@ with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), 
 """
 
 
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_0_PLUS, reason="2.11's dag.test() runs ready tasks in no set order: below"
+)
 def test_an_old_runs_unfinished_entry_survives_another_tasks_success(sandbox):
     """(3) A run dated 45 days back (a backfill): its entry outlives other sends and cleanups; try 2 resumes."""
     import pendulum
@@ -357,19 +383,48 @@ def test_an_old_runs_unfinished_entry_survives_another_tasks_success(sandbox):
     sandbox.state.inject("429", endpoint="voice", skip=2, times=3, retry_after="0")
     when = pendulum.now("UTC").subtract(days=45).replace(microsecond=0)
 
-    def backfill(dag):
-        if AIRFLOW_V_3_0_PLUS:
-            return dag.test(logical_date=when, run_after=when)
-        return dag.test(execution_date=when)
-
-    outcome = run_dag(BACKFILL_DAG.format(recipients=NUMBERS, others=others), test=backfill)
-    assert (outcome.task("other").state, outcome.task("send").state) == ("success", "success")
+    outcome = run_dag(
+        BACKFILL_DAG.format(recipients=NUMBERS, others=others),
+        test=lambda dag: dag.test(logical_date=when, run_after=when),
+    )
+    assert (outcome.task("zz_other").state, outcome.task("send").state) == ("success", "success")
     assert outcome.task("send").try_number == 2
     counts = reached_counts(sandbox, "voice")
     assert counts == Counter([*NUMBERS, *others]), counts
-    statuses = [r.status for r in sandbox.received("voice")]
+    order = [(r.body["recipients"][0], r.status) for r in sandbox.received("voice")]
     # send's batches 1-2, three 429s, other's call, then send's try 2 (batches 3-4): the retry came last.
-    assert statuses == [201, 201, 429, 429, 429, 201, 201, 201]
+    assert order == [
+        (NUMBERS[0], 201),
+        (NUMBERS[1], 201),
+        *[(NUMBERS[2], 429)] * 3,
+        (others[0], 201),
+        (NUMBERS[2], 201),
+        (NUMBERS[3], 201),
+    ]
+
+
+@on_airflow_2
+def test_an_old_runs_unfinished_entry_survives_another_tasks_success_on_airflow_2(sandbox):
+    """
+    (3) on Airflow 2.11: a run dated 45 days back stops at batch 3; another DAG's send succeeds (the
+    old ledger swept every entry dated over 30 days back then); the next run of the same date (the
+    same run_id, so the same ledger: it stands for the next try) resumes at batch 3.
+    """
+    import airflow.providers.fab.auth_manager.models  # noqa: F401  (see timed_out_then_run_again)
+    import pendulum
+
+    others = ["966500000011"]
+    sandbox.state.inject("429", endpoint="voice", skip=2, times=3, retry_after="0")
+    when = pendulum.now("UTC").subtract(days=45).replace(microsecond=0)
+    dag_id = f"backfill_{uuid.uuid4().hex[:8]}"
+    source = dag("voice").replace("retries=2", "retries=0")
+    first = run_dag(source, dag_id=dag_id, test=lambda d: d.test(execution_date=when))
+    assert first.task("send").state == "failed"
+    assert run_dag(dag("voice").replace(repr(NUMBERS), repr(others))).state == "success"
+    again = run_dag(source, dag_id=dag_id, test=lambda d: d.test(execution_date=when))
+    assert (again.run_id, again.task("send").state) == (first.run_id, "success")
+    counts = reached_counts(sandbox, "voice")
+    assert counts == Counter([*NUMBERS, *others]), counts
 
 
 @pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the task state store is Airflow 3.3's")
