@@ -14,18 +14,18 @@ BIN_AF2 = $(VENV_AF2)/bin
 
 .PHONY: venv venv-airflow2 lint typecheck docs bench bench-short test test-airflow3 test-airflow2 test-e2e test-e2e-celery test-chaos test-ui test-fast demo clean
 
-# $(1): venv folder, $(2): constraints file, $(3): extras
+# $(1): venv folder, $(2): constraints file, $(3): dependency groups (pyproject's [dependency-groups])
 define make_venv
 	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(1)/bin/uv pip install --python $(1)/bin/python --quiet -c $(2) -e ".[$(3)]"
+	$(1)/bin/uv pip install --python $(1)/bin/python --quiet -c $(2) -e . $(foreach group,$(3),--group $(group))
 	rm -f $(1)/.installed-*
 	touch $(1)/.installed-$(notdir $(2))
 endef
 
 venv: $(VENV)/.installed-$(notdir $(CONSTRAINTS))
 $(VENV)/.installed-$(notdir $(CONSTRAINTS)): pyproject.toml $(CONSTRAINTS)
-	$(call make_venv,$(VENV),$(CONSTRAINTS),dev$(comma)docs)
+	$(call make_venv,$(VENV),$(CONSTRAINTS),dev docs)
 
 venv-airflow2: $(VENV_AF2)/.installed-$(notdir $(CONSTRAINTS_AF2))
 $(VENV_AF2)/.installed-$(notdir $(CONSTRAINTS_AF2)): pyproject.toml $(CONSTRAINTS_AF2)
@@ -79,14 +79,14 @@ test-chaos: venv
 # DAG runs use both venvs), `bench-short` (in `test`, about 2.5 minutes; Airflow 3 only) keeps them
 # alive and draws the plots in a scratch folder.
 bench: venv venv-airflow2
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[bench]"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e . --group bench
 	$(BIN)/python benchmarks/run.py --write
 
 bench-short: venv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e ".[bench]"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c $(CONSTRAINTS) -e . --group bench
 	$(BIN)/python benchmarks/run.py --short
 
-.PHONY: dist test-floors test-python test-dist
+.PHONY: dist test-floors test-python test-dist test-docs
 
 # The wheel and the sdist in dist/; uv builds the sdist first and the wheel from it, so a file the
 # sdist leaves out is missing from the wheel too.
@@ -111,8 +111,14 @@ test-python: dist
 test-dist: dist
 	timeout 600 $(BIN)/python tools/test_dist.py
 
+# The README's quickstart and the docs' blocks marked runnable, verbatim, in a fresh venv (Airflow from
+# Airflow 3's constraints, then the wheel) with an empty home, against the sandbox; tools/test_docs.py
+# says how to mark a block. About 2 to 3 minutes.
+test-docs: dist
+	timeout 900 $(BIN)/python tools/test_docs.py
+
 # The README's test command: lint, types, docs, the suite on Airflow 3.x and on 2.11, the deployment.
-test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery test-chaos test-ui bench-short test-floors test-python test-dist
+test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery test-chaos test-ui bench-short test-floors test-python test-dist test-docs
 
 test-fast: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit

@@ -1,8 +1,10 @@
 """
 `make test-dist`: what `make dist` built is what a user can install.
 
-1. ``tests/packaging`` on the files in ``dist/``: LICENSE in the wheel and the sdist, SPDX license
-   metadata, project URLs, entry points, the version.
+1. ``twine check --strict`` on the wheel and the sdist (the README renders as PyPI's long
+   description), then ``tests/packaging`` on the files in ``dist/``: LICENSE in the wheel and the
+   sdist, SPDX license metadata, project URLs, entry points, the version, only user features as
+   extras (development tools are dependency groups, never published).
 2. The wheel alone, in a clean venv with Airflow 3's constraints (no editable install, no dev tools),
    used as a new user would from an empty folder and a fresh AIRFLOW_HOME:
 
@@ -53,6 +55,9 @@ def main() -> None:
     wheel = the_wheel()
     version = wheel.name.split("-")[1]
     say(f"checking {wheel.name} and its sdist")
+    # PyPI's own checks: the metadata is valid and the long description (the README) renders.
+    sdist = wheel.parent / f"{wheel.name.split('-py3')[0]}.tar.gz"
+    subprocess.run([sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist)], check=True)
     subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/packaging"],
         cwd=ROOT,

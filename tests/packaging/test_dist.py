@@ -149,3 +149,19 @@ def test_sdist_builds_everything_again(sdist: tarfile.TarFile) -> None:
     names = {n.removeprefix(f"{PROJECT}-{VERSION}/") for n in sdist.getnames()}
     assert {"LICENSE", "README.md", "pyproject.toml", "PKG-INFO", "taqnyat_provider/__init__.py"} <= names
     assert "taqnyat_provider/py.typed" in names
+
+
+def test_only_user_features_are_extras(metadata: Message) -> None:
+    """Development tools are dependency groups (PEP 735), which a wheel never publishes."""
+    assert metadata.get_all("Provides-Extra") == ["celery"]
+    extra_requirements = [Requirement(r) for r in metadata.get_all("Requires-Dist") or [] if "extra ==" in r]
+    assert sorted(r.name for r in extra_requirements) == ["apache-airflow-providers-celery", "redis"]
+    for tool in ("pytest", "ruff", "mypy", "playwright", "psycopg2-binary", "sphinx", "matplotlib", "twine"):
+        assert not [r for r in metadata.get_all("Requires-Dist") or [] if Requirement(r).name == tool], tool
+
+
+def test_development_status_and_the_long_description(metadata: Message) -> None:
+    assert "Development Status :: 4 - Beta" in (metadata.get_all("Classifier") or [])
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    description = metadata.get_payload()
+    assert description.strip() == (ROOT / "README.md").read_text().strip()
