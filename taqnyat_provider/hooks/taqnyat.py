@@ -24,6 +24,7 @@ from taqnyat_provider.hooks.sync_transport import flight, tracking_session
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
+    DEADLINE_FACTOR,
     TaqnyatCalls,
     auth_headers,
     certificate_error,
@@ -39,6 +40,7 @@ from taqnyat_provider.retry import RetryPolicy
 from taqnyat_provider.steps import (
     Answer,
     Call,
+    Failure,
     Request,
     Step,
     Steps,
@@ -65,7 +67,10 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
     One ``requests`` session with TCP keep-alive serves every call of the hook, so a batched send
     opens one connection. Reads are retried with backoff; sends only when provably not processed
     (see :mod:`taqnyat_provider.retry`), and a batched send is kept in a send ledger
-    (see :mod:`taqnyat_provider.delivery`).
+    (see :mod:`taqnyat_provider.delivery`). The connection's ``timeout`` bounds the connect (TLS
+    handshake included) and each wait for a byte; the whole request, answer body included, ends
+    within twice that (``DEADLINE_FACTOR``), as in the async hook: "timed out", so "delivery
+    unknown" for a send whose request was written, retried for a read.
 
     :param taqnyat_conn_id: The ``taqnyat`` connection: password = Bearer token, host = optional
         base URL (default ``https://api.taqnyat.sa``), extras as the connection form shows them.
@@ -136,10 +141,11 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
     def _transfer(self, request: Request) -> Answer:
         settings = self.settings
         session = self.get_conn()
-        # Connect (TLS handshake included) and each wait for the answer are bounded apart: a
-        # request that was never written is "not sent" (see sync_transport), however urllib3
-        # names the timeout.
-        with flight(None) as current:
+        # Connect (TLS handshake included) and each wait for the answer are bounded apart, and the
+        # whole request by the flight's deadline: a server dripping bytes cannot hold a worker. A
+        # request that was never written is "not sent" (see sync_transport), however urllib3 names
+        # the timeout.
+        with flight(DEADLINE_FACTOR * settings.timeout) as current:
             try:
                 with session.request(
                     request.method,
@@ -156,12 +162,16 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
                         body += chunk
                         if len(body) > MAX_BODY_BYTES:  # one byte more than the parser takes
                             break
-                    return Answer(response.status_code, response.headers, body)
+                    if not current.expired:  # else the body may end where the deadline cut it
+                        return Answer(response.status_code, response.headers, body)
             except requests.RequestException as error:
                 if is_certificate_error(error):
                     raise certificate_error(settings, error) from None
+                if current.expired and current.written:
+                    raise TransportError(Failure.TIMED_OUT, current.deadline_detail()) from None
                 proxy = session.proxies.get("https")
                 raise TransportError(current.failure(error), failure_detail(error, proxy)) from None
+            raise TransportError(Failure.TIMED_OUT, current.deadline_detail())
 
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Wait):

@@ -19,6 +19,7 @@ import pytest
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
+from taqnyat_provider.retry import RetryPolicy
 
 AUDIO = "https://cdn.example.com/alert.mp3"
 TOKEN = "stall-test-token"
@@ -144,3 +145,72 @@ def test_a_request_written_and_left_unanswered_stays_delivery_unknown(
     assert len(silent_tls.received) == 1, "never re-sent"
     assert silent_tls.received[0].startswith(b"POST /voiceSend.php/")
 
+
+def drip(where):
+    """An answer that reads the request, then sends a byte every 0.5 s: of the status line, or of the body."""
+
+    def answer(conn, listener, index):
+        data = b""
+        while b"\r\n\r\n" not in data and not listener._stop.is_set():
+            try:
+                data += conn.recv(65536)
+            except TimeoutError:
+                continue
+        listener.received[index] = data
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        if where == "body":
+            conn.sendall(head)
+        payload = (head if where == "headers" else b"") + b" " * 1000
+        for byte in payload:
+            if listener._stop.wait(0.5):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    return answer
+
+
+def read_sync():
+    hook = TaqnyatHook(retry_policy=RetryPolicy(max_attempts=1))
+    try:
+        hook.get_balance()
+    finally:
+        hook.close()
+
+
+def read_async():
+    async def scenario():
+        async with TaqnyatAsyncHook(retry_policy=RetryPolicy(max_attempts=1)) as hook:
+            await hook.get_balance()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (send_sync, exc.TaqnyatDeliveryUnknownError),
+        (send_async, exc.TaqnyatDeliveryUnknownError),
+        (read_sync, exc.TaqnyatTransientError),
+        (read_async, exc.TaqnyatTransientError),
+    ],
+    ids=["send-sync", "send-async", "read-sync", "read-async"],
+)
+def test_a_dripping_server_cannot_hold_a_request_past_its_deadline(monkeypatch, call, expected, where):
+    # timeout 1 s: each byte comes within it, so only the total deadline (2 x timeout) can end it.
+    listener = Listener(answer=drip(where))
+    try:
+        connect(monkeypatch, listener.port, scheme="http", timeout=1)
+        started = time.monotonic()
+        with pytest.raises(exc.TaqnyatError) as raised:
+            call()
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert type(raised.value) is expected, raised.value
+    assert "no answer before the timeout" in str(raised.value)
+    assert elapsed < 4, f"held for {elapsed:.1f} s"
+    assert len(listener.received) == 1, "one attempt: a send is never re-sent, the read policy allows one"
