@@ -79,11 +79,23 @@ def start_sandbox(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen, st
     wait_until(
         "the sandbox to listen", lambda: port_file.exists() and port_file.read_text().strip(), seconds=30
     )
-    return sandbox, f"http://127.0.0.1:{int(port_file.read_text())}"
+    url = f"http://127.0.0.1:{int(port_file.read_text())}"
+    remember_sandbox(url, env)
+    return sandbox, url
+
+
+SANDBOX_TOKENS: dict[str, str] = {}
+"""The token of each sandbox started here, by URL: its admin endpoints (``/_sandbox/``) need it."""
+
+
+def remember_sandbox(url: str, env: dict[str, str]) -> None:
+    SANDBOX_TOKENS[url] = env.get("TAQNYAT_SANDBOX_TOKEN") or "sandbox-token"
 
 
 def http(method: str, url: str, payload: object = None, token: str | None = None) -> tuple[int, dict]:
     """A JSON request; returns (status, body), with status 0 when nothing answered."""
+    if token is None and "/_sandbox/" in url:  # a sandbox admin call carries the sandbox's token
+        token = next((known for base, known in SANDBOX_TOKENS.items() if url.startswith(base + "/")), None)
     request = urllib.request.Request(
         url,
         method=method,

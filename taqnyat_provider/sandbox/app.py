@@ -4,7 +4,9 @@ The sandbox's HTTP server: Taqnyat's endpoints with the reference's shapes and s
 It answers as the API reference says the real service does (loose JSON shapes included: numbers
 as strings, ``"Error": "null"``, ``rejectedNumber`` as a string), checks the Bearer token, validates
 like the real service, keeps a balance, records every request with the token redacted, and plays
-the faults it was told to. Admin endpoints under ``/_sandbox/`` steer it over HTTP.
+the faults it was told to. Admin endpoints under ``/_sandbox/`` steer it over HTTP, for a client
+on this machine only (see :func:`_admin_refusal`); the audio files under ``/_sandbox/audio/`` are
+served to anyone, as a CDN would.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from taqnyat_provider import error_codes
+from taqnyat_provider.connection_settings import is_loopback_host
+from taqnyat_provider.sandbox.audio import AUDIO_PREFIX
 from taqnyat_provider.sandbox.state import (
     RATE_LIMIT_FAULT,
     SMS_PRICE_PER_PART,
@@ -418,12 +422,34 @@ def _console_line(record: RecordedRequest) -> str:
     return f"[taqnyat-sandbox] {record.method} {record.path} -> {record.status} auth={record.auth}{detail}{fault}"
 
 
+def _admin_refusal(request: web.Request) -> web.Response | None:
+    """
+    Why an admin request is refused, or None. The admin endpoints read recorded phone numbers and
+    inject faults, so they answer only a client that shows it is on this machine and holds the
+    token: a loopback ``Host`` (a web page that rebinds its own name to 127.0.0.1 still sends its
+    name), the Bearer token (a page cannot add it to a cross-site request), and a JSON body for a
+    POST (a cross-site form can post ``text/plain``, never ``application/json`` without asking).
+    """
+    host = request.headers.get("Host", "")
+    hostname = urlsplit(f"//{host}").hostname if host else None
+    if not is_loopback_host(hostname):
+        return _json(
+            {"error": "admin endpoints answer a loopback Host only (localhost, 127.0.0.1, [::1])"}, 403
+        )
+    if _auth_state(request, request.app[STATE_KEY].token) != "ok":
+        return _json({"error": "admin endpoints need the sandbox token (Authorization: Bearer ...)"}, 401)
+    if request.method not in ("GET", "HEAD") and request.content_type != "application/json":
+        return _json({"error": "admin endpoints take a JSON body (Content-Type: application/json)"}, 415)
+    return None
+
+
 @web.middleware
 async def _api(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     if request.path.startswith("/_sandbox/"):
-        return await handler(request)
+        refusal = None if request.path.startswith(AUDIO_PREFIX) else _admin_refusal(request)
+        return refusal or await handler(request)
     state = request.app[STATE_KEY]
     path = request.path.rstrip("/") or "/"
     allowed = {method for (method, route_path) in ROUTES if route_path == path}

@@ -28,6 +28,19 @@ def call(sandbox: SandboxServer, token: str | None = TOKEN, payload: dict | None
     )
 
 
+def admin(
+    sandbox: SandboxServer, method: str, path: str, payload: object = None, token: str | None = TOKEN
+) -> requests.Response:
+    """A request to an admin endpoint (``/_sandbox/<path>``) as the docs show it: the token, JSON."""
+    return requests.request(
+        method,
+        f"{sandbox.base_url}/_sandbox/{path}",
+        json=payload,
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+        timeout=10,
+    )
+
+
 def raw_headers(sandbox: SandboxServer) -> dict[bytes, bytes]:
     """A voice send over a bare socket: the answer's headers byte for byte (requests would decode them)."""
     body = json.dumps(VOICE).encode()

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from taqnyat_provider.sandbox.state import Fault
-from tests.sandbox.client import SMS, TOKEN, call, raw_headers
+from tests.sandbox.client import SMS, TOKEN, admin, call, raw_headers
 
 
 def test_a_long_answer_is_the_same_json_padded_to_the_size_asked(api):
@@ -118,10 +118,9 @@ def test_a_503_without_retry_after_is_a_proxy_s_upstream_reset(api):
 
 
 def test_the_503_kinds_can_be_asked_over_http(api):
-    faults = f"{api.base_url}/_sandbox/faults"
-    assert requests.post(faults, json={"kind": "503", "retry_after": None}, timeout=10).status_code == 200
-    assert requests.post(faults, json={"kind": "503", "retry_after": "²"}, timeout=10).status_code == 200
-    assert requests.post(faults, json={"kind": "long", "size": 40_000}, timeout=10).status_code == 200
+    assert admin(api, "POST", "faults", {"kind": "503", "retry_after": None}).status_code == 200
+    assert admin(api, "POST", "faults", {"kind": "503", "retry_after": "²"}).status_code == 200
+    assert admin(api, "POST", "faults", {"kind": "long", "size": 40_000}).status_code == 200
 
     first, second, third = call(api), call(api), call(api)
 
@@ -147,6 +146,6 @@ def test_the_503_kinds_can_be_asked_over_http(api):
 def test_a_fault_that_cannot_be_played_is_refused_up_front(api, options):
     with pytest.raises(ValueError):
         Fault(**options)
-    answer = requests.post(f"{api.base_url}/_sandbox/faults", json=options, timeout=10)
+    answer = admin(api, "POST", "faults", options)
     assert answer.status_code == 400
     assert api.state.faults == []

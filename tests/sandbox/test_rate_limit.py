@@ -15,7 +15,7 @@ import requests
 
 from taqnyat_provider.sandbox import SandboxServer
 from taqnyat_provider.sandbox.state import RateLimit, SandboxState
-from tests.sandbox.client import SMS, TOKEN, VOICE, call
+from tests.sandbox.client import SMS, TOKEN, VOICE, admin, call
 
 
 @pytest.mark.parametrize(
@@ -149,23 +149,22 @@ def test_reset_comes_back_to_the_limit_the_server_started_with():
 
 
 def test_the_admin_endpoint_sets_reads_and_lifts_the_limit(api):
-    url = f"{api.base_url}/_sandbox/rate-limit"
-    assert requests.get(url, timeout=10).json() == {"limit": None, "rate_limited": 0}
+    assert admin(api, "GET", "rate-limit").json() == {"limit": None, "rate_limited": 0}
 
-    assert requests.post(url, json={"limit": "1/1m"}, timeout=10).json() == {
+    assert admin(api, "POST", "rate-limit", {"limit": "1/1m"}).json() == {
         "limit": "1/60s",
         "rate_limited": 0,
     }
     assert [call(api).status_code for _ in range(3)] == [201, 429, 429]
-    assert requests.get(url, timeout=10).json() == {"limit": "1/60s", "rate_limited": 2}
+    assert admin(api, "GET", "rate-limit").json() == {"limit": "1/60s", "rate_limited": 2}
 
-    assert requests.post(url, json={"limit": None}, timeout=10).json()["limit"] is None
+    assert admin(api, "POST", "rate-limit", {"limit": None}).json()["limit"] is None
     assert call(api).status_code == 201
 
 
 @pytest.mark.parametrize("payload", [{"limit": "fast"}, {"limit": "0/1s"}, {}, ["1/1s"], {"limit": 5}])
 def test_the_admin_endpoint_refuses_a_limit_it_cannot_read(api, payload):
-    answer = requests.post(f"{api.base_url}/_sandbox/rate-limit", json=payload, timeout=10)
+    answer = admin(api, "POST", "rate-limit", payload)
     assert answer.status_code == 400
     assert "limit" in answer.json()["error"].lower()
     assert api.state.rate_limit is None
@@ -231,7 +230,9 @@ def test_the_cli_takes_a_rate_limit(tmp_path):
             ).status_code
             for _ in range(3)
         ]
-        snapshot = requests.get(f"{base}/_sandbox/requests", timeout=10).json()
+        snapshot = requests.get(
+            f"{base}/_sandbox/requests", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        ).json()
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)

@@ -67,10 +67,10 @@ with DAG("taqnyat_secret_leak", schedule=None, start_date=pendulum.datetime(2024
 """
 
 
-def _post(url: str, payload: dict) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+def _post(url: str, payload: dict, token: str) -> None:
+    """A sandbox admin request: JSON, with the sandbox token."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
     urllib.request.urlopen(request, timeout=10).close()
 
 
@@ -125,9 +125,9 @@ def leak_run(tmp_path_factory):
                 "extra": {"timeout": 2, "caller_id": "966500000001", "sender": "Taqnyat.sa"},
             }
         )
-        _post(f"{base_url}/_sandbox/faults", {"kind": "degraded", "endpoint": "status"})
-        _post(f"{base_url}/_sandbox/faults", {"kind": "500", "endpoint": "voice", "skip": 1})
-        _post(f"{base_url}/_sandbox/faults", {"kind": "error:104", "endpoint": "sms", "skip": 2})
+        _post(f"{base_url}/_sandbox/faults", {"kind": "degraded", "endpoint": "status"}, token)
+        _post(f"{base_url}/_sandbox/faults", {"kind": "500", "endpoint": "voice", "skip": 1}, token)
+        _post(f"{base_url}/_sandbox/faults", {"kind": "error:104", "endpoint": "sms", "skip": 2}, token)
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
         )
@@ -138,7 +138,10 @@ def leak_run(tmp_path_factory):
             text=True,
             timeout=300,
         )
-        with urllib.request.urlopen(f"{base_url}/_sandbox/requests", timeout=10) as response:
+        admin = urllib.request.Request(
+            f"{base_url}/_sandbox/requests", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(admin, timeout=10) as response:
             received = json.load(response)
     finally:
         sandbox.send_signal(signal.SIGTERM)
