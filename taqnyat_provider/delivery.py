@@ -34,6 +34,7 @@ from typing import Any
 from taqnyat_provider import responses
 from taqnyat_provider.exceptions import (
     DeliveryInterruptedError,
+    FirstBatchUnknownError,
     IncompleteDeliveryError,
     InvalidInputError,
     LedgerMismatchError,
@@ -400,7 +401,8 @@ class Delivery:
                     )
                     report.outcomes.append(BatchOutcome(number, batch, BatchState.UNKNOWN, None, try_number))
                     continue
-                if isinstance(error, TaqnyatError) and report.delivered:
+                if isinstance(error, TaqnyatError):
+                    # Name who may have been reached and who was not, first batch or not.
                     raise self._stopped(report, number, error, retryable=False) from error
                 raise
             after = mark(number)
@@ -519,13 +521,19 @@ class Delivery:
         The error that ends this try at batch ``number``: as it is when nobody was reached yet.
         ``reached``: batch ``number`` itself was delivered (it is in the report already).
         """
-        if not report.delivered and not report.maybe_reached:
-            return error
         unknown = isinstance(error, TaqnyatDeliveryUnknownError)
+        if not report.delivered and not report.maybe_reached and not unknown:
+            return error
         current = [] if reached else self.batches[number - 1]
         later = [n for batch in self.batches[number:] for n in batch]
-        kind = DeliveryInterruptedError if retryable else IncompleteDeliveryError
+        kind: type[IncompleteDeliveryError] = (
+            DeliveryInterruptedError if retryable else IncompleteDeliveryError
+        )
+        if unknown and not report.delivered:
+            kind = FirstBatchUnknownError
         partial_result = report.to_xcom()
+        if unknown:  # the batch whose answer was lost is not in the report's outcomes
+            partial_result["maybe_reached"] = report.maybe_reached + current
         stopped = kind(
             reached=report.delivered,
             maybe_reached=report.maybe_reached + (current if unknown else []),

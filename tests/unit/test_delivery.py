@@ -403,3 +403,19 @@ def test_batch_size_bounds():
 
 def test_batched():
     assert batched(["0", "1", "2", "3", "4"], 2) == [["0", "1"], ["2", "3"], ["4"]]
+
+
+def test_a_lost_answer_on_the_first_batch_names_who_may_have_been_reached_and_who_was_not():
+    """Found by the chaos run: a first batch's lost answer used to fail naming nobody."""
+    from taqnyat_provider.exceptions import FirstBatchUnknownError
+
+    store, api = MemoryLedgerStore(), Api({NUMBERS[0]: [TransportError(Failure.DROPPED, "reset")]})
+    with pytest.raises(FirstBatchUnknownError) as raised:
+        send(store, api, batch_size=2)
+    error = raised.value
+    assert isinstance(error, TaqnyatDeliveryUnknownError) and isinstance(error, IncompleteDeliveryError)
+    assert not error.retryable
+    assert (error.reached, error.maybe_reached, error.not_reached) == ([], NUMBERS[:2], NUMBERS[2:])
+    assert str(error).startswith("Delivery unknown: batch 1 of 2")
+    assert f"Maybe reached (2): {NUMBERS[0]}, {NUMBERS[1]}" in str(error)
+    assert error.partial_result["maybe_reached"] == NUMBERS[:2]
