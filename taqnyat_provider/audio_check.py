@@ -18,6 +18,16 @@ The rules, decided here; a transport (:mod:`taqnyat_provider.hooks.audio`) only 
   file (``Content-Length: 0``, no bytes, or 416 for the first byte), a redirect to another host.
 * **May pass later** (:class:`~taqnyat_provider.exceptions.TaqnyatAudioUnavailableError`, retried):
   no answer within the timeout, a refused connection, a 5xx or a 429 of the audio host.
+* **Public hosts only.** Before each probe (each redirect too) the transport resolves the host, and
+  :func:`refuse_internal_host` refuses a loopback, private, link-local, multicast, reserved or
+  otherwise non-global address (IPv4, IPv6, IPv4-mapped IPv6), whether written in the URL or
+  resolved from a name, with :class:`~taqnyat_provider.exceptions.TaqnyatAudioHostRefusedError`,
+  before any connection: ``audio_url`` may come from whoever triggers a DAG, and Taqnyat's servers
+  could never fetch such a URL. The local sandbox's loopback audio is allowed with a sandbox
+  connection; ``allow_private_audio_host=True`` on the voice operator allows every address.
+* **Nothing of the answer in errors.** An error names the status and the kind of answer, never its
+  bytes, and every transport failure reads the same (a refused port, a timeout or a dropped
+  connection), so the check cannot serve as a port scanner.
 * **Redirects.** Followed on the same host (http to https included), at most
   :data:`MAX_REDIRECTS`. A redirect to *another* host is not followed: Taqnyat's servers fetch the
   URL the task gives, and the reference does not say they follow redirects; a cross-host hop is
@@ -32,11 +42,16 @@ No Airflow and no I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+import ipaddress
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
-from taqnyat_provider.exceptions import TaqnyatAudioUnavailableError, TaqnyatInvalidAudioError
+from taqnyat_provider.exceptions import (
+    TaqnyatAudioHostRefusedError,
+    TaqnyatAudioUnavailableError,
+    TaqnyatInvalidAudioError,
+)
 from taqnyat_provider.steps import Answer, TransportError
 
 SNIFF_BYTES = 512
@@ -185,6 +200,47 @@ def _status_error(status: int, url: str) -> TaqnyatInvalidAudioError | TaqnyatAu
     return TaqnyatInvalidAudioError(f"HTTP {status}: {reason}", url=shown_url(url), http_status=status)
 
 
+UNREACHABLE = "the audio host could not be reached, or did not answer in time"
+
+# What each kind of address is called in an error, in the order they are tested: 169.254.0.0/16 is
+# private as well as link-local, and link-local says more.
+_ADDRESS_KINDS = ("loopback", "unspecified", "link_local", "multicast", "private", "reserved")
+
+
+def address_kind(address: str) -> str | None:
+    """
+    Why ``address`` is no public audio host (``"loopback"``, ``"private"``, ...), or None when it
+    is one. An IPv6 address that carries an IPv4 one (``::ffff:10.0.0.1``, 6to4) is judged by it.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone id: fe80::1%eth0
+    except ValueError:
+        return "unreadable"
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address inside (mapped, 6to4) is judged as itself
+        ip = ip.ipv4_mapped or ip.sixtofour or ip
+    for kind in _ADDRESS_KINDS:
+        if getattr(ip, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if ip.is_global else "non-public"
+
+
+def refuse_internal_host(url: str, addresses: Iterable[str], *, allow_loopback: bool = False) -> None:
+    """
+    Refuse ``url`` when any address its host resolves to is not public; ``allow_loopback`` lets
+    loopback through (the local sandbox's audio). The error names the kind, not the address.
+    """
+    for address in addresses:
+        kind = address_kind(address)
+        if kind is None or (kind == "loopback" and allow_loopback):
+            continue
+        literal = address_kind(urlsplit(url).hostname or "") != "unreadable"
+        what = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} address"
+        raise TaqnyatAudioHostRefusedError(
+            f"its host is {what}" if literal else f"its host resolves to {what}",
+            url=shown_url(url),
+        )
+
+
 def _redirect_target(answer: Answer, current: str, hops: int) -> str:
     location = (answer.headers.get("Location") or answer.headers.get("location") or "").strip()
     if not location:
@@ -230,7 +286,7 @@ def _judge_type(media_type: str | None, head: bytes | None, url: str, status: in
     if bytes_kind in ("markup", "json"):
         what = "an HTML/XML page" if bytes_kind == "markup" else "JSON"
         raise TaqnyatInvalidAudioError(
-            f"not audio: the file starts like {what} ({head[:40]!r}) although its type is {media_type or 'not given'}",
+            f"not audio: the file starts like {what} although its type is {media_type or 'not given'}",
             url=shown_url(url),
             http_status=status,
         )
@@ -256,8 +312,10 @@ def check(url: str) -> Generator[Probe, Answer, AudioReport]:
         headers = {"Range": f"bytes=0-{SNIFF_BYTES - 1}"} if method == "GET" else {}
         try:
             answer = yield Probe(method, current, headers)
-        except TransportError as error:
-            raise TaqnyatAudioUnavailableError(str(error), url=shown_url(current)) from None
+        except TransportError:
+            # One text for a refused port, a timeout and a dropped connection: which one it was
+            # would tell a port scanner what listens where.
+            raise TaqnyatAudioUnavailableError(UNREACHABLE, url=shown_url(current)) from None
         status = answer.status
         if status in (301, 302, 303, 307, 308):
             current = _redirect_target(answer, current, hops)

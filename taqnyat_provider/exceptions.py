@@ -10,7 +10,6 @@ the notifiers turn them into Airflow's fail-without-retry at their boundary
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from taqnyat_provider import error_codes
 
@@ -173,27 +172,6 @@ class DeliveryInterruptedError(IncompleteDeliveryError):
             ),
             **kwargs,  # type: ignore[arg-type]
         )
-
-
-class FirstBatchUnknownError(IncompleteDeliveryError, TaqnyatDeliveryUnknownError):
-    """
-    The first batch a try sent has an unknown outcome, and nothing was delivered before it.
-
-    Both a :class:`TaqnyatDeliveryUnknownError` (what happened to the batch) and an
-    :class:`IncompleteDeliveryError` (who may have been reached, who was never sent to, and the
-    ``partial_delivery`` XCom), so a person knows whom to check for, and whom nobody called.
-    """
-
-    def __init__(self, **kwargs: Any):
-        failed, total = kwargs["failed_batch"], kwargs["total_batches"]
-        # IncompleteDeliveryError's message goes on to TaqnyatDeliveryUnknownError, which frames it.
-        IncompleteDeliveryError.__init__(
-            self,
-            headline=f"batch {failed} of {total} may have been processed (its answer was lost), and the "
-            "batches after it were not sent",
-            **kwargs,
-        )
-        self.http_status = getattr(kwargs["cause"], "http_status", None)
 
 
 class UnresolvedDeliveryError(TaqnyatDeliveryUnknownError):
@@ -377,3 +355,10 @@ class TaqnyatAudioUnavailableError(TaqnyatAudioCheckError):
 
 class TaqnyatInvalidAudioError(TaqnyatAudioCheckError):
     """The audio URL answers 404 (or 401/403), an HTML page, an empty file, or redirects to another host."""
+
+
+class TaqnyatAudioHostRefusedError(TaqnyatInvalidAudioError):
+    """
+    The audio URL's host is, or resolves to, a loopback, private, link-local, multicast or reserved
+    address: the check refuses it before connecting (Taqnyat's servers could not fetch it either).
+    """

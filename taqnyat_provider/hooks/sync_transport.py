@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextvars
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -36,8 +36,12 @@ from taqnyat_provider.steps import Failure
 class Flight:
     """One request in flight: whether its bytes were written, and its deadline."""
 
-    def __init__(self, deadline_seconds: float | None) -> None:
+    def __init__(
+        self, deadline_seconds: float | None, peer_check: Callable[[str], None] | None = None
+    ) -> None:
         self.deadline_seconds = deadline_seconds
+        self.peer_check = peer_check
+        """Called with the address a direct connection reached, before a byte goes out; may raise."""
         self.written = False
         self.expired = False
         self.connection: HTTPConnection | None = None
@@ -72,9 +76,11 @@ _flight: contextvars.ContextVar[Flight | None] = contextvars.ContextVar("taqnyat
 
 
 @contextmanager
-def flight(deadline_seconds: float | None) -> Iterator[Flight]:
+def flight(
+    deadline_seconds: float | None, peer_check: Callable[[str], None] | None = None
+) -> Iterator[Flight]:
     """Run one request inside a :class:`Flight` (its timer runs until the block ends)."""
-    current = Flight(deadline_seconds)
+    current = Flight(deadline_seconds, peer_check)
     token = _flight.set(current)
     if current._timer is not None:
         current._timer.start()
@@ -101,6 +107,19 @@ class _Tracked:
             super().connect()  # type: ignore[misc]
         finally:
             self._opening = False
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        current = _flight.get()
+        # The address the name resolved to this time (it may differ from a check made before),
+        # for a direct connection: through a proxy, the socket reaches the proxy.
+        if current is not None and current.peer_check is not None and not getattr(self, "proxy", None):
+            try:
+                current.peer_check(sock.getpeername()[0])
+            except BaseException:
+                sock.close()
+                raise
+        return sock
 
     def send(self, data: Any) -> None:
         if not self._opening:

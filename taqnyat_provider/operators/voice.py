@@ -45,7 +45,14 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
         ``"always"`` checks there too; ``False`` never checks (a worker that cannot reach the
         audio host while Taqnyat can). No credential is ever sent to the audio host, and a
         redirect to another host fails the check (see :mod:`taqnyat_provider.audio_check`).
-    :param audio_check_timeout: Seconds to wait for each answer of the audio host (default 5).
+    :param audio_check_timeout: Seconds to wait for each answer of the audio host (default 5); each
+        request of the check ends within twice that.
+    :param allow_private_audio_host: The check refuses, before connecting, an ``audio_url`` (or a
+        redirect) whose host is or resolves to a loopback, private, link-local, multicast or
+        reserved address (``TaqnyatAudioHostRefusedError``): ``audio_url`` may come from whoever
+        triggers the DAG (a Param), and Taqnyat's servers could not fetch such a URL anyway. The
+        local sandbox's loopback audio is allowed when the connection is the sandbox. ``True``
+        (not templated: the DAG's author decides) lets the check reach any address.
 
     See :class:`~taqnyat_provider.operators.base.TaqnyatSendOperator` for ``batch_size``,
     ``fail_on_rejected``, ``default_region``, ``min_balance``, ``on_unknown``, ``quiet_hours``,
@@ -63,6 +70,7 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
         caller_id: str | None = None,
         check_audio: bool | str = True,
         audio_check_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        allow_private_audio_host: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(recipients=recipients, **kwargs)
@@ -76,6 +84,11 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
             )
         self.check_audio = check_audio
         self.audio_check_timeout = float(audio_check_timeout)
+        if not isinstance(allow_private_audio_host, bool):
+            raise ValueError(
+                f"allow_private_audio_host must be True or False, got {allow_private_audio_host!r}"
+            )
+        self.allow_private_audio_host = allow_private_audio_host
 
     def preflight(self, hook: TaqnyatHook, prepared: PreparedSend) -> None:
         """The audio check (``check_audio``): raises before anyone is called when the file is unusable."""
@@ -100,7 +113,13 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
                 shown_url(url),
             )
             return
-        report = check_audio_url(url, settings, self.audio_check_timeout)
+        report = check_audio_url(
+            url,
+            settings,
+            self.audio_check_timeout,
+            allow_loopback=sandbox_connection(settings),
+            allow_private_hosts=self.allow_private_audio_host,
+        )
         for warning in report.warnings:
             self.log.warning("Audio check: %s", warning)
         self.log.info("Audio check: %s", report.describe())

@@ -101,7 +101,7 @@ def test_a_broken_file_fails_try_1_and_nobody_is_called(sandbox, capfd, name, ex
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("slow.mp3?seconds=4", "failed: no answer before the timeout (ReadTimeout)"),
+        ("slow.mp3?seconds=4", "failed: the audio host could not be reached, or did not answer in time"),
         ("503.mp3", "the audio host answered HTTP 503 (a temporary failure)"),
     ],
 )
@@ -149,7 +149,7 @@ def test_against_the_sandbox_audio_elsewhere_is_not_checked_unless_always(sandbo
     assert (outcome.task("call").state, outcome.task("call").try_number) == ("failed", 2)
     assert len(sandbox.received("voice")) == 1  # only the first run's
     assert (
-        "TaqnyatAudioUnavailableError: Audio check of https://cdn.example.com/audio/reminder.mp3 failed: could not connect"
+        "TaqnyatAudioUnavailableError: Audio check of https://cdn.example.com/audio/reminder.mp3 failed: the audio host could not be reached"
         in (capfd.readouterr().out)
     )
 
@@ -166,10 +166,11 @@ def test_no_netrc_credentials_reach_the_audio_host(sandbox, tmp_path, monkeypatc
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     settings = ConnectionSettings(base_url="https://api.taqnyat.sa", token="the-token", trust_env=True)
-    report = check_audio_url(audio(sandbox, "no-head.mp3"), settings)
+    # The connection is not the sandbox, so its loopback audio needs the operator's opt-in.
+    report = check_audio_url(audio(sandbox, "no-head.mp3"), settings, allow_private_hosts=True)
     assert report.checked_with == "ranged GET"
     assert [r.auth for r in sandbox.received("audio")] == ["missing", "missing"]
     # User info in the URL is not sent either.
     url = audio(sandbox, "reminder.mp3").replace("http://", "http://user:url-secret@")
-    check_audio_url(url, settings)
+    check_audio_url(url, settings, allow_private_hosts=True)
     assert sandbox.received("audio")[-1].auth == "missing"

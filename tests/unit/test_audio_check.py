@@ -8,6 +8,7 @@ from taqnyat_provider import audio_check
 from taqnyat_provider.audio_check import AudioReport, Probe, shown_url, sniff
 from taqnyat_provider.exceptions import (
     TaqnyatAudioCheckError,
+    TaqnyatAudioHostRefusedError,
     TaqnyatAudioUnavailableError,
     TaqnyatInvalidAudioError,
 )
@@ -122,6 +123,57 @@ def test_what_fails_for_good(head, get, expected):
 def test_what_may_pass_later(answers):
     error, _ = fails(TaqnyatAudioUnavailableError, *answers)
     assert error.retryable
+
+
+def test_every_transport_failure_reads_the_same():
+    # A refused port, a timeout and a dropped connection told apart would make a port scanner.
+    texts = {
+        str(fails(TaqnyatAudioUnavailableError, TransportError(failure, detail))[0])
+        for failure, detail in [
+            (Failure.NOT_CONNECTED, "ConnectionRefusedError"),
+            (Failure.TIMED_OUT, "ReadTimeout"),
+            (Failure.DROPPED, "RemoteDisconnected"),
+        ]
+    }
+    assert len(texts) == 1
+    assert "Refused" not in texts.pop()
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.2", "loopback"),
+        ("::1", "loopback"),
+        ("10.0.0.1", "private"),
+        ("192.168.1.10", "private"),
+        ("172.16.0.1", "private"),
+        ("fc00::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("::ffff:10.0.0.1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("2002:a00:1::", "private"),  # 6to4 around 10.0.0.1
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("100.64.0.1", "non-public"),  # carrier-grade NAT
+        ("8.8.8.8", None),
+        ("2001:4860:4860::8888", None),
+        ("::ffff:8.8.8.8", None),
+    ],
+)
+def test_address_kinds(address, kind):
+    assert audio_check.address_kind(address) == kind
+
+
+def test_a_public_host_passes_and_loopback_only_when_allowed():
+    audio_check.refuse_internal_host("https://cdn.example.com/a.mp3", ["93.184.216.34", "2606:2800::1"])
+    audio_check.refuse_internal_host("http://localhost/a.mp3", ["127.0.0.1", "::1"], allow_loopback=True)
+    with pytest.raises(TaqnyatAudioHostRefusedError, match="resolves to a private address"):
+        audio_check.refuse_internal_host("https://cdn.example.com/a.mp3", ["93.184.216.34", "10.0.0.7"])
+    with pytest.raises(TaqnyatAudioHostRefusedError, match="is a private address"):
+        audio_check.refuse_internal_host("http://10.0.0.1/a.mp3", ["10.0.0.1"], allow_loopback=True)
 
 
 def test_a_5xx_head_gets_one_more_chance_with_get():
