@@ -10,6 +10,7 @@ the notifiers turn them into Airflow's fail-without-retry at their boundary
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from taqnyat_provider import error_codes
 
@@ -172,6 +173,27 @@ class DeliveryInterruptedError(IncompleteDeliveryError):
             ),
             **kwargs,  # type: ignore[arg-type]
         )
+
+
+class FirstBatchUnknownError(IncompleteDeliveryError, TaqnyatDeliveryUnknownError):
+    """
+    The first batch a try sent has an unknown outcome, and nothing was delivered before it.
+
+    Both a :class:`TaqnyatDeliveryUnknownError` (what happened to the batch) and an
+    :class:`IncompleteDeliveryError` (who may have been reached, who was never sent to, and the
+    ``partial_delivery`` XCom), so a person knows whom to check for, and whom nobody called.
+    """
+
+    def __init__(self, **kwargs: Any):
+        failed, total = kwargs["failed_batch"], kwargs["total_batches"]
+        # IncompleteDeliveryError's message goes on to TaqnyatDeliveryUnknownError, which frames it.
+        IncompleteDeliveryError.__init__(
+            self,
+            headline=f"batch {failed} of {total} may have been processed (its answer was lost), and the "
+            "batches after it were not sent",
+            **kwargs,
+        )
+        self.http_status = getattr(kwargs["cause"], "http_status", None)
 
 
 class UnresolvedDeliveryError(TaqnyatDeliveryUnknownError):
