@@ -10,9 +10,10 @@ triggerer that only runs the status trigger never loads ``requests`` at all.
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from airflow.providers.common.compat.sdk import mask_secret
 
@@ -53,26 +54,84 @@ def read_settings(conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
     if settings.token and settings.token != conn.password:
         mask_secret(settings.token)
     for proxy in settings.proxies.values():
-        password = urlsplit(proxy).password
-        if password:
-            mask_secret(password)
+        _mask_credentials(proxy)
     return settings
 
 
+def _credential_forms(proxy: str | None) -> list[str]:
+    """
+    Every spelling of a proxy URL's user info that an HTTP library may print: as written, and
+    percent-decoded (yarl decodes it), the password alone and with its user. Longest first.
+    """
+    parts = urlsplit(proxy) if proxy else None
+    if parts is None or "@" not in parts.netloc:
+        return []
+    user_info = parts.netloc.rpartition("@")[0]
+    user, _, password = user_info.partition(":")
+    forms = {user_info, unquote(user_info), f"{unquote(user)}:{unquote(password)}"}
+    forms |= {password, unquote(password)} if password else {user, unquote(user)}
+    return sorted((form for form in forms if form), key=len, reverse=True)
+
+
+def _mask_credentials(proxy: str | None) -> None:
+    parts = urlsplit(proxy) if proxy else None
+    password = parts.password if parts else None
+    if password:
+        for form in {password, unquote(password)}:
+            mask_secret(form)
+
+
 def mask_proxy_password(route: Route) -> None:
-    """Mask the password of the proxy a route uses: one from the environment is not masked yet."""
-    if route.proxy_password:
-        mask_secret(route.proxy_password)
+    """Mask the password of the proxy a route uses, in each spelling: one from the environment is new."""
+    _mask_credentials(route.proxy)
+
+
+def shown_proxy(proxy: str) -> str:
+    """A proxy as messages name it: scheme, host and port, never what comes before the ``@``."""
+    parts = urlsplit(proxy)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: ([0-9]{3}[ -~]{0,60})")
+
+
+def _proxy_reason(error: BaseException) -> str:
+    """What a proxy failure was, from the error's parts, never from its text about the URL."""
+    status = getattr(error, "status", None)  # aiohttp's ClientHttpProxyError
+    if isinstance(status, int) and not isinstance(status, bool):
+        return f"the proxy answered HTTP {status}"
+    seen: list[BaseException] = [error]
+    for current in seen[:12]:
+        if isinstance(current, OSError):
+            refused = _TUNNEL_REFUSED.search(str(current.args[0]) if current.args else "")
+            if refused:
+                return f"the proxy answered HTTP {refused.group(1).strip()}"
+        nested = [getattr(current, name, None) for name in ("reason", "original_error", "os_error")]
+        nested += [current.__cause__, current.__context__, *current.args]
+        seen += [inner for inner in nested if isinstance(inner, BaseException) and inner not in seen]
+    errors = [inner for inner in seen if isinstance(inner, OSError) and inner.strerror]
+    return str(errors[-1].strerror) if errors else "no answer"
 
 
 def failure_detail(error: BaseException, proxy: str | None) -> str:
     """
-    What a transport error says, for logs and errors: never a proxy's user info, which an HTTP
-    library may print with the proxy's URL (aiohttp does, for a refused tunnel).
+    What a transport error says, for logs and errors. Through a proxy, the hook's own words (the
+    error's type, the proxy's answer, the proxy's scheme, host and port): an HTTP library prints the
+    proxy's URL, user info included, percent-decoded or not. Every spelling of the user info is
+    taken out of whatever text remains, too.
     """
-    detail = f"{type(error).__name__}: {error}"
-    user_info = urlsplit(proxy).netloc.rpartition("@")[0] if proxy else ""
-    return detail.replace(user_info, "***") if user_info else detail
+    if proxy:
+        detail = f"{type(error).__name__}: {_proxy_reason(error)} (through the proxy {shown_proxy(proxy)})"
+    else:
+        detail = f"{type(error).__name__}: {error}"
+    for form in _credential_forms(proxy):
+        detail = detail.replace(form, "***")
+    return detail
 
 
 def auth_headers(settings: ConnectionSettings, request: Request) -> dict[str, str]:
