@@ -148,3 +148,43 @@ def test_a_window_that_is_not_templated_fails_when_the_dag_is_parsed():
             quiet_hours=("22:00", "07:00"),
             quiet_hours_timezone="Riyadh",
         )
+
+
+LATE_AFTER_QUIET = """
+import datetime
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
+    TaqnyatVoiceOperator(
+        task_id="send",
+        audio_url="https://cdn.example.com/reminder.mp3",
+        recipients=["966500000000"],
+        quiet_hours="22:00-07:00",
+        max_lateness=datetime.timedelta(minutes=30),
+        min_balance=1,
+        retries=1,
+        retry_delay=datetime.timedelta(0),
+    )
+"""
+
+
+def test_a_send_held_by_quiet_hours_is_not_skipped_as_late_by_its_retry(sandbox, monkeypatch, capfd):
+    """
+    Due at 23:00, deferred to 07:00; at 07:00 the balance check meets a transient failure; the retry
+    at 07:05 is 8 h after the due time but 5 minutes after quiet hours let the send start: it calls.
+    """
+    from tests.operators.runs import run_dag_due
+
+    sandbox.state.inject("503", endpoint="balance", times=3, retry_after=None)
+    at_0705 = datetime(2025, 1, 6, 7, 5, tzinfo=RIYADH)
+    clock = stand_clock(monkeypatch, AT_2300, AT_0700, at_0705)
+    outcome = run_dag_due(LATE_AFTER_QUIET, AT_2300, scheduled=True, monkeypatch=monkeypatch)
+    task = outcome.task("send")
+    assert (task.state, task.try_number) == ("success", 2)
+    assert clock.calls >= 2
+    assert sandbox.state.called_numbers() == ["966500000000"]
+    log = capfd.readouterr()
+    assert "Skipping" not in log.out + log.err
+    assert "started or was deferred on an earlier try" in log.out + log.err
