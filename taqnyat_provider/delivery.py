@@ -529,19 +529,21 @@ class Delivery:
         kind: type[IncompleteDeliveryError] = (
             DeliveryInterruptedError if retryable else IncompleteDeliveryError
         )
-        if unknown and not report.delivered:
-            kind = FirstBatchUnknownError
-        partial_result = report.to_xcom()
-        if unknown:  # the batch whose answer was lost is not in the report's outcomes
-            partial_result["maybe_reached"] = report.maybe_reached + current
+        if unknown:
+            if not report.delivered:
+                kind = FirstBatchUnknownError
+            # The batch whose answer was lost is reported as such: in the error, the XCom's
+            # ``maybe_reached`` and its ``batches``, which then agree.
+            outcome = BatchOutcome(number, current, BatchState.UNKNOWN, None, self.ledger.try_number)
+            report.outcomes.append(outcome)
         stopped = kind(
             reached=report.delivered,
-            maybe_reached=report.maybe_reached + (current if unknown else []),
+            maybe_reached=report.maybe_reached,
             not_reached=([] if unknown else current) + later,
             failed_batch=number,
             total_batches=len(self.batches),
             cause=error,
-            partial_result=partial_result,
+            partial_result=report.to_xcom(),
         )
         self.log.error(
             "Stopped at batch %d of %d: reached %d, maybe reached %d, not reached %d (sample: %s)",

@@ -84,10 +84,15 @@ class VariableLedgerStore:
         return value  # type: ignore[no-any-return]
 
     def put(self, key: str, value: dict[str, Any], *, keep: bool) -> None:
-        _write_variable(key, json.dumps(value, separators=(",", ":")))
+        # A complete header says when it completed in its description, which is not encrypted:
+        # the sweep finds expired entries with one query, decrypting nothing.
+        complete = ".batch." not in key and value.get("status") == COMPLETE
+        description = f"{_COMPLETE_AT}{value.get('updated', '')}" if complete else _DESCRIPTION
+        _write_variable(key, json.dumps(value, separators=(",", ":")), description)
 
 
 _DESCRIPTION = "Taqnyat send ledger (see the provider's delivery docs before changing it)"
+_COMPLETE_AT = "Taqnyat send ledger, complete at "
 
 
 def _read_variable(key: str) -> str | None:
@@ -115,25 +120,29 @@ def _read_variable(key: str) -> str | None:
         return None if row is None else str(row.val)
 
 
-def _write_variable(key: str, text: str) -> None:
+def _write_variable(key: str, text: str, description: str = _DESCRIPTION) -> None:
     if AIRFLOW_V_3_0_PLUS:
         from airflow.sdk import Variable
 
-        Variable.set(key, text, description=_DESCRIPTION)
+        Variable.set(key, text, description=description)
         return
     # One upsert in the metadata database: 2.11's Variable.set also asks every secrets backend
     # whether it holds the key, on every write.
     from airflow.models.variable import Variable as VariableModel
     from airflow.utils.session import create_session
 
-    row = VariableModel(key=key, val=text, description=_DESCRIPTION)  # encrypts, as Variable.set does
+    row = VariableModel(key=key, val=text, description=description)  # encrypts, as Variable.set does
     with create_session() as session:
         # An UPDATE first, an INSERT only for a new key: one statement per batch, no read.
         updated = (
             session.query(VariableModel)
             .filter(VariableModel.key == key)
             .update(
-                {VariableModel._val: row._val, VariableModel.is_encrypted: row.is_encrypted},
+                {
+                    VariableModel._val: row._val,
+                    VariableModel.is_encrypted: row.is_encrypted,
+                    VariableModel.description: description,
+                },
                 synchronize_session=False,
             )
         )
@@ -200,6 +209,9 @@ def sweep(ledger: Ledger, log: Any, retention_days: int = DEFAULT_RETENTION_DAYS
 
 
 def _expired_spaces(oldest: datetime) -> Iterator[str]:
+    if not AIRFLOW_V_3_0_PLUS:
+        yield from _expired_in_database(oldest)
+        return
     for key, text in _headers():
         try:
             header = json.loads(text)
@@ -210,26 +222,30 @@ def _expired_spaces(oldest: datetime) -> Iterator[str]:
             yield key
 
 
-def _headers() -> list[tuple[str, str]]:
-    """Every ledger header Variable, with its text."""
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk import Variable
-
-        list_keys = getattr(Variable, "keys", None)
-        if list_keys is None:  # Airflow 3.0 to 3.2: no listing from a task
-            return []
-        headers = [key for key in list_keys(prefix=VARIABLE_PREFIX) if ".batch." not in key]
-        return [(key, text) for key in headers if (text := _read_variable(key)) is not None]
+def _expired_in_database(oldest: datetime) -> list[str]:
+    """Airflow 2.11: complete headers last written before ``oldest``, by their description alone."""
     from airflow.models.variable import Variable as VariableModel
     from airflow.utils.session import create_session
 
+    cutoff = f"{_COMPLETE_AT}{oldest.isoformat(timespec='seconds')}"  # ISO times sort as text
     with create_session() as session:
-        rows = (
-            session.query(VariableModel)
-            .filter(VariableModel.key.like(f"{VARIABLE_PREFIX}%"), ~VariableModel.key.like("%.batch.%"))
-            .all()
+        rows = session.query(VariableModel.key).filter(
+            VariableModel.key.startswith(VARIABLE_PREFIX, autoescape=True),
+            VariableModel.description.startswith(_COMPLETE_AT, autoescape=True),
+            VariableModel.description < cutoff,
         )
-        return [(row.key, str(row.val)) for row in rows]
+        return [row.key for row in rows if ".batch." not in row.key]
+
+
+def _headers() -> list[tuple[str, str]]:
+    """Airflow 3.x: every ledger header Variable a task can list (3.3's Task SDK lists keys), with its text."""
+    from airflow.sdk import Variable
+
+    list_keys = getattr(Variable, "keys", None)
+    if list_keys is None:  # Airflow 3.0 to 3.2: no listing from a task
+        return []
+    headers = [key for key in list_keys(prefix=VARIABLE_PREFIX) if ".batch." not in key]
+    return [(key, text) for key in headers if (text := _read_variable(key)) is not None]
 
 
 def _delete_space(space: str) -> None:
@@ -245,5 +261,5 @@ def _delete_space(space: str) -> None:
 
     with create_session() as session:
         session.query(VariableModel).filter(
-            (VariableModel.key == space) | VariableModel.key.like(f"{space}.batch.%")
+            (VariableModel.key == space) | VariableModel.key.startswith(f"{space}.batch.", autoescape=True)
         ).delete(synchronize_session=False)

@@ -25,8 +25,9 @@ How a failed task names numbers (the provider's messages, docs/delivery.rst):
 * ``UnresolvedDeliveryError``: "batch(es) K of N were in flight ... Maybe reached (m)": the batches K
   are maybe reached; the engine sends in order and stops at an unknown batch, so the batches after
   the last of K are not sent (the error says nothing more is sent without a person deciding).
-* ``IncompleteDeliveryError`` / ``DeliveryInterruptedError``: "Batch k of N failed / was not
-  processed ... Reached (a) ... Maybe reached (m) ... Not reached (z)": batch k is maybe reached when
+* ``IncompleteDeliveryError`` / ``DeliveryInterruptedError`` / ``FirstBatchUnknownError``: "Batch k
+  of N failed / was not processed / may have been processed ... Reached (a) ... Maybe reached (m) ...
+  Not reached (z)": batch k is maybe reached when ``partial_delivery`` lists it as maybe reached or
   the count of maybe-reached numbers covers it (its cause was an unknown outcome), else not sent; the
   batches after k are not sent; ``partial_delivery`` lists the earlier batches' ``accepted`` and
   ``maybe_reached``. The counts in the message must match.
@@ -45,7 +46,7 @@ from typing import Any
 SEND_ENDPOINTS = ("voice", "sms")
 
 _UNRESOLVED = re.compile(r"batch\(es\) ([\d, ]+) of (\d+) were in flight")
-_STOPPED = re.compile(r"Batch (\d+) of (\d+) (failed|was not processed)")
+_STOPPED = re.compile(r"[Bb]atch (\d+) of (\d+) (failed|was not processed|may have been processed)")
 _COUNTS = re.compile(r"Reached \((\d+)\).*?Maybe reached \((\d+)\).*?Not reached \((\d+)\)", re.S)
 _MAYBE_COUNT = re.compile(r"Maybe reached \((\d+)\)")
 
@@ -205,7 +206,11 @@ def named_by_error(send: Send, outcome: Outcome) -> tuple[dict[str, str], str | 
             claims[number] = "maybe"
         for number in (earlier.get("accepted") or []) + (earlier.get("rejected") or []):
             claims[number] = "delivered"
-        current = "maybe" if maybe > len(earlier.get("maybe_reached") or []) else "not_sent"
+        # The batch it stopped at is maybe reached when partial_delivery lists it so (the engine
+        # does since 0.3.0), or when the message counts more maybe-reached numbers than it lists.
+        listed = set(earlier.get("maybe_reached") or [])
+        in_doubt = set(batches[failed - 1]) <= listed or maybe > len(listed)
+        current = "maybe" if in_doubt else "not_sent"
         claims.update(dict.fromkeys(batches[failed - 1], current))
         for batch in batches[failed:]:
             claims.update(dict.fromkeys(batch, "not_sent"))

@@ -427,6 +427,22 @@ def test_an_old_runs_unfinished_entry_survives_another_tasks_success_on_airflow_
     assert counts == Counter([*NUMBERS, *others]), counts
 
 
+@on_airflow_2
+def test_a_successful_send_removes_complete_entries_last_written_over_30_days_ago(sandbox):
+    """Variables (2.11): old *complete* entries go with a later success; unfinished ones stay, however old."""
+    from airflow.models.variable import Variable
+
+    old_complete, old_unfinished, recent = (f"taqnyat_ledger.{name}" for name in ("oldc", "oldu", "new"))
+    Variable.set(old_complete, "{}", description="Taqnyat send ledger, complete at 2000-01-01T00:00:00+00:00")
+    Variable.set(f"{old_complete}.batch.00001", "{}", description="Taqnyat send ledger (...)")
+    Variable.set(old_unfinished, "{}", description="Taqnyat send ledger (see the provider's delivery docs)")
+    Variable.set(recent, "{}", description="Taqnyat send ledger, complete at 2099-01-01T00:00:00+00:00")
+    assert run_dag(dag("voice")).state == "success"
+    left = {key: Variable.get(key, None) for key in (old_complete, f"{old_complete}.batch.00001")}
+    assert left == {old_complete: None, f"{old_complete}.batch.00001": None}
+    assert Variable.get(old_unfinished, None) == "{}" and Variable.get(recent, None) == "{}"
+
+
 @pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="the task state store is Airflow 3.3's")
 def test_airflows_own_cleanup_keeps_an_unfinished_send(sandbox):
     """`airflow state-store clean` removes expired rows: a send under way has none, whatever its age."""

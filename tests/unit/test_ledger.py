@@ -62,8 +62,9 @@ class VariableTable(dict):
     def read(self, key):
         return self.get(key)
 
-    def write(self, key, text):
+    def write(self, key, text, description=None):
         self[key] = text
+        self.descriptions = {**getattr(self, "descriptions", {}), key: description}
 
 
 def task_state_store():
@@ -430,3 +431,10 @@ def test_a_new_round_ignores_an_older_rounds_records_after_a_crash(store):
     with pytest.raises(UnresolvedDeliveryError) as raised:
         run(store, second, epoch=5, try_number=2)
     assert raised.value.batches == [1] and second.sent == []
+
+
+def test_a_complete_variable_header_says_when_it_completed_in_its_description(variables):
+    run(ledger_stores.VariableLedgerStore(), Api())
+    header = json.loads(variables[SPACE])
+    assert variables.descriptions[SPACE] == f"Taqnyat send ledger, complete at {header['updated']}"
+    assert variables.descriptions[f"{SPACE}.batch.00001"].startswith("Taqnyat send ledger (")
