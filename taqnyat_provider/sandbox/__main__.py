@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     # The token comes from the environment, never the command line: argv is visible to every user.
     token = os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
 
-    from taqnyat_provider.connection_settings import is_loopback_host
+    from taqnyat_provider.sandbox.loopback import is_loopback_host
     from taqnyat_provider.sandbox.state import RateLimit
 
     if not is_loopback_host(args.host):

@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from taqnyat_provider import error_codes
-from taqnyat_provider.connection_settings import is_loopback_host
+from taqnyat_provider.sandbox import errors
 from taqnyat_provider.sandbox.audio import AUDIO_PREFIX
+from taqnyat_provider.sandbox.loopback import is_loopback_host
+from taqnyat_provider.sandbox.segments import count_parts
 from taqnyat_provider.sandbox.state import (
     RATE_LIMIT_FAULT,
     SMS_PRICE_PER_PART,
@@ -34,7 +35,6 @@ from taqnyat_provider.sandbox.state import (
     RecordedRequest,
     SandboxState,
 )
-from taqnyat_provider.sms import measure_sms
 
 STATE_KEY = web.AppKey("taqnyat_sandbox_state", SandboxState)
 CONSOLE_KEY = web.AppKey("taqnyat_sandbox_console", object)
@@ -58,7 +58,7 @@ def _json(payload: dict[str, Any], status: int) -> web.Response:
 
 def voice_error(code: int) -> web.Response:
     """The reference's error envelope: ``"status": 1`` even on failure, ``Data`` null."""
-    entry = error_codes.CATALOG[code]
+    entry = errors.ERRORS[code]
     return _json(
         {
             "status": 1,
@@ -145,15 +145,13 @@ def _accept_and_charge(
     recipients = _number_list(recipients_field)
     well_formed = [number for number in recipients if _INTERNATIONAL.fullmatch(number)]
     if not well_formed:
-        return voice_error(error_codes.INVALID_RECIPIENTS)
+        return voice_error(errors.INVALID_RECIPIENTS)
     accepted = [number for number in well_formed if number not in state.unreachable]
     rejected = [number for number in recipients if number not in accepted]
     cost = price_per_recipient * len(accepted)
     shortfall = state.charge(cost)
     if shortfall:
-        return voice_error(
-            error_codes.BALANCE_EMPTY if shortfall == "empty" else error_codes.BALANCE_NOT_ENOUGH
-        )
+        return voice_error(errors.BALANCE_EMPTY if shortfall == "empty" else errors.BALANCE_NOT_ENOUGH)
     record.processed = True
     return accepted, rejected, cost, state.next_message_id()
 
@@ -192,11 +190,11 @@ async def account_balance(request: web.Request, record: RecordedRequest) -> web.
 async def voice_send(request: web.Request, record: RecordedRequest) -> web.Response:
     state = request.app[STATE_KEY]
     if record.auth != "ok":
-        return voice_error(error_codes.INVALID_TOKEN)
+        return voice_error(errors.INVALID_TOKEN)
     body = record.body if isinstance(record.body, dict) else {}
     caller_id = str(body.get("callerId", "")).strip()
     if not _INTERNATIONAL.fullmatch(caller_id):
-        return voice_error(error_codes.INVALID_CALLER_ID)
+        return voice_error(errors.INVALID_CALLER_ID)
     audio_url = str(body.get("audioUrl", "")).strip()
     parts = urlsplit(audio_url)
     if (
@@ -204,7 +202,7 @@ async def voice_send(request: web.Request, record: RecordedRequest) -> web.Respo
         or not parts.netloc
         or not parts.path.lower().endswith(_AUDIO_EXTENSIONS)
     ):
-        return voice_error(error_codes.AUDIO_FILE_ERROR)
+        return voice_error(errors.AUDIO_FILE_ERROR)
     billed = _accept_and_charge(state, record, body.get("recipients"), VOICE_PRICE_PER_CALL)
     if isinstance(billed, web.Response):
         return billed
@@ -252,7 +250,7 @@ async def sms_send(request: web.Request, record: RecordedRequest) -> web.Respons
     delete_id = payload.get("deleteId")
     if delete_id is not None and not str(delete_id).isdigit():
         return sms_error(400, "deleteId must be a number")
-    parts = measure_sms(text).segments
+    _, _, parts = count_parts(text)
     billed = _accept_and_charge(state, record, payload.get("recipients"), SMS_PRICE_PER_PART * parts)
     if isinstance(billed, web.Response):
         return billed
@@ -331,7 +329,7 @@ async def _play_fault(
     """Answer as the fault says; None means the normal handler's answer stands."""
     if fault.error_code is not None:
         code = fault.error_code
-        if code in error_codes.CATALOG:
+        if code in errors.ERRORS:
             return voice_error(code)
         return _json({"status": 1, "ResponseStatus": "fail", "Data": None, "Error": {"ErrorCode": code}}, 400)
     if fault.kind == "degraded":
