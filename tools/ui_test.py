@@ -18,6 +18,12 @@ Taqnyat API. As a user would, it:
   instance's log page (the delivery lines: batch, recipients, message id, cost in SAR) and its
   XCom tab (message ids, accepted numbers, cost, currency), and compares them with what the
   sandbox received and answered;
+* opens that task instance's Storage tab: the send ledger (the header ``taqnyat.send``,
+  "complete", and its batch key) as Airflow's task state store keeps it;
+* triggers a two-batch voice send whose second batch's answer is lost (a 500 after the sandbox
+  placed the calls), so the task fails with that batch "unknown"; in its Storage tab a person edits
+  the batch's state to "not_sent" (Edit, the JSON, Save), and the REST API reads back the new
+  state with the key still never expiring;
 * finds the token in no log (api-server, scheduler, dag-processor, the task's log) and no toast.
 
 The screenshots in docs/images/ are taken here, so every run regenerates them. Every process is
@@ -36,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +99,31 @@ with DAG(
         recipients={ROTA!r},
     )
 """
+UNRESOLVED_DAG_ID = "taqnyat_ui_unresolved"
+UNRESOLVED = ["966500000101", "966500000102", "966500000103", "966500000104"]
+# Two batches; the second one's answer is lost, so the send stops with that batch unknown.
+UNRESOLVED_DAG = f"""
+import pendulum
+from airflow.providers.common.compat.sdk import DAG
+
+from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+with DAG(
+    "{UNRESOLVED_DAG_ID}",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Riyadh"),
+    catchup=False,
+    tags=["taqnyat"],
+):
+    TaqnyatVoiceOperator(
+        task_id="{CALL_TASK_ID}",
+        taqnyat_conn_id="{CONN_ID}",
+        audio_url="https://cdn.example.com/audio/outage.mp3",
+        recipients={UNRESOLVED!r},
+        batch_size=2,
+    )
+"""
+LEDGER_HEAD = "taqnyat.send"
 # The labels the package declares (tests/providers pins their wording): the page must show each.
 EXTRA_LABELS = {name: FIELD_LABELS[name] for name in EXTRA_NAMES if name != "verify"}
 SWITCHES = ("allow_insecure_tls", "trust_env")
@@ -175,7 +207,6 @@ def start_sandbox(logs: Path, env: dict[str, str]) -> tuple[subprocess.Popen, st
     procs.wait_until(
         "the sandbox to listen", lambda: port_file.exists() and port_file.read_text(), seconds=30
     )
-    procs.remember_sandbox(f"http://127.0.0.1:{port}", env)
     return sandbox, f"http://127.0.0.1:{port}"
 
 
@@ -189,6 +220,7 @@ def start_airflow(work: Path, token: str) -> tuple[dict[str, str], str, str, str
     for folder in (home, logs, dags):
         folder.mkdir()
     (dags / f"{CALL_DAG_ID}.py").write_text(CALL_DAG)
+    (dags / f"{UNRESOLVED_DAG_ID}.py").write_text(UNRESOLVED_DAG)
     env = {**os.environ, "TAQNYAT_SANDBOX_TOKEN": token}
     sandbox, sandbox_url = start_sandbox(logs, env)
     log(f"sandbox (pid {sandbox.pid}) on {sandbox_url}")
@@ -259,12 +291,28 @@ class Api:
         return body if status == 200 else {}
 
     def trigger(self, dag_id: str) -> str:
-        status, body = procs.http(
-            "POST", f"{self.base}/dags/{dag_id}/dagRuns", {"logical_date": None}, token=self.jwt
-        )
+        answers: list[tuple[int, dict]] = []
+
+        def accepted() -> bool:
+            # The DAG's row can show before its serialized form is stored: a 404 created no run.
+            answers.append(
+                procs.http(
+                    "POST", f"{self.base}/dags/{dag_id}/dagRuns", {"logical_date": None}, token=self.jwt
+                )
+            )
+            return answers[-1][0] != 404
+
+        procs.wait_until(f"{dag_id} to accept a run", accepted, seconds=60, interval=1)
+        status, body = answers[-1]
         if status != 200:
             raise SystemExit(f"trigger {dag_id}: HTTP {status} {body}")
         return body["dag_run_id"]
+
+    def state_store(self, dag_id: str, run_id: str, task_id: str) -> dict[str, dict[str, Any]]:
+        """The task instance's task state store (what its Storage tab shows): key -> row."""
+        run = urllib.parse.quote(run_id, safe="")
+        body = self.get(f"dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/state-store?map_index=-1")
+        return {row["key"]: row for row in body.get("task_state_store", [])}
 
     def create(self, body: dict[str, Any]) -> None:
         status, answer = procs.http("POST", f"{self.base}/connections", body, token=self.jwt)
@@ -335,7 +383,11 @@ def row_test_button(page: Page, conn_id: str) -> Locator:
 
 
 def away(page: Page) -> None:
-    """Move the mouse off the buttons: a button's tooltip covers its neighbours."""
+    """
+    Move the mouse off the buttons and take the focus off the one last clicked: a button's tooltip
+    (shown on hover and on focus) covers its neighbours.
+    """
+    page.evaluate("document.activeElement instanceof HTMLElement && document.activeElement.blur()")
     page.mouse.move(600, 140)
     page.wait_for_timeout(400)
 
@@ -531,6 +583,7 @@ def run(work: Path) -> list[str]:
 
             edit_switch(page, api, check)
             run_voice_task(page, api, url, sandbox_url, check)
+            resolve_in_storage_tab(page, api, url, sandbox_url, check)
         finally:
             browser.close()
 
@@ -611,8 +664,10 @@ def run_voice_task(page: Page, api: Api, url: str, sandbox_url: str, check: Chec
         check(line in shown, f"task log page shows {line!r}")
     screenshot(page, "task-log.png")
 
-    # As a user gets there: the task's Storage tab, then XCom; the value's JSON unfolded.
-    page.get_by_role("link", name="Storage", exact=True).click()
+    storage_tab(page, api, run_id, check)
+
+    # As a user gets there: from the Storage tab to XCom; the value's JSON unfolded.
+    page.set_viewport_size({"width": 1280, "height": 520})
     page.get_by_role("link", name="XCom", exact=True).click()
     page.get_by_role("cell", name="return_value", exact=True).wait_for()
     page.get_by_role("button", name="Expand all extra JSON").click()
@@ -639,6 +694,136 @@ def run_voice_task(page: Page, api: Api, url: str, sandbox_url: str, check: Chec
         and stored["value"]["message_ids"] == [message_id],
         "the XCom the REST API returns is what the page shows",
         stored,
+    )
+
+
+def storage_rows(page: Page) -> dict[str, str]:
+    """The Storage tab's table: each key's row text, whitespace folded, once every value rendered."""
+    rows = page.get_by_role("row").filter(has_text=LEDGER_HEAD)
+
+    def rendered() -> list[str]:
+        texts = [" ".join(text.replace("\u00a0", " ").split()) for text in rows.all_inner_texts()]
+        # The JSON viewer renders late and in parts: every ledger value has a "version" or "state".
+        done = texts and all('"version"' in text or '"state"' in text for text in texts)
+        return texts if done else []
+
+    texts = procs.wait_until("the Storage tab to render its values", rendered, seconds=30)
+    assert isinstance(texts, list)
+    return {text.split(" ", 1)[0]: text for text in texts}
+
+
+def storage_tab(page: Page, api: Api, run_id: str, check: Checks) -> None:
+    """The finished send's Storage tab: the ledger's header, complete, and its one batch."""
+    page.set_viewport_size({"width": 1280, "height": 1080})
+    page.get_by_role("link", name="Storage", exact=True).click()
+    page.get_by_role("cell", name=LEDGER_HEAD, exact=True).wait_for()
+    page.get_by_role("cell", name=f"{LEDGER_HEAD}.batch.00001", exact=True).wait_for()
+    shown = storage_rows(page)
+    stored = api.state_store(CALL_DAG_ID, run_id, CALL_TASK_ID)
+    check(
+        sorted(shown) == sorted(stored) == [LEDGER_HEAD, f"{LEDGER_HEAD}.batch.00001"],
+        "Storage tab lists the ledger's header and its batch key, as the REST API does",
+        (sorted(shown), sorted(stored)),
+    )
+    head = shown.get(LEDGER_HEAD, "")
+    check(
+        '"status": "complete"' in head or '"complete"' in head, "Storage tab: the header says complete", head
+    )
+    batch = shown.get(f"{LEDGER_HEAD}.batch.00001", "")
+    check('"delivered"' in batch, "Storage tab: batch 1 delivered", batch)
+    check(
+        not any(number in text for number in ROTA for text in shown.values()),
+        "Storage tab: no phone number in the ledger",
+        shown,
+    )
+    away(page)
+    screenshot(page, "ledger-storage-tab.png")
+
+
+def resolve_in_storage_tab(page: Page, api: Api, url: str, sandbox_url: str, check: Checks) -> None:
+    """
+    A send stopped with batch 2 unknown; a person, having checked the account, marks it not sent
+    in the task's Storage tab (Edit: the value's JSON, Save), as the delivery docs say.
+    """
+    procs.http("POST", f"{sandbox_url}/_sandbox/reset")
+    # Batch 1 answered; batch 2's calls are placed, then its answer is a 500: delivery unknown.
+    procs.http("POST", f"{sandbox_url}/_sandbox/faults", {"kind": "500", "endpoint": "voice", "skip": 1})
+    procs.wait_until(
+        f"the dag-processor to parse {UNRESOLVED_DAG_ID}", lambda: api.get(f"dags/{UNRESOLVED_DAG_ID}"), 120
+    )
+    run_id = api.trigger(UNRESOLVED_DAG_ID)
+    task_path = f"dags/{UNRESOLVED_DAG_ID}/dagRuns/{run_id}/taskInstances/{CALL_TASK_ID}"
+    instance = procs.wait_until(
+        f"{UNRESOLVED_DAG_ID} to finish",
+        lambda: (found := api.get(task_path)).get("state") in ("success", "failed") and found,
+        seconds=180,
+    )
+    assert isinstance(instance, dict)
+    check(instance["state"] == "failed", "the send with a lost answer failed", instance["state"])
+    second = f"{LEDGER_HEAD}.batch.00002"
+    stored = api.state_store(UNRESOLVED_DAG_ID, run_id, CALL_TASK_ID)
+    before = stored.get(second, {})
+    check(
+        stored.get(LEDGER_HEAD, {}).get("value", {}).get("status") == "sending"
+        and before.get("value", {}).get("state") == "unknown"
+        and before.get("expires_at") is None,
+        "the ledger says 'sending' with batch 2 unknown, kept until resolved",
+        {key: (row["value"], row["expires_at"]) for key, row in stored.items()},
+    )
+    if before.get("value", {}).get("state") != "unknown":
+        return
+
+    page.set_viewport_size({"width": 1280, "height": 760})
+    page.goto(f"{url}/dags/{UNRESOLVED_DAG_ID}/runs/{run_id}/tasks/{CALL_TASK_ID}")
+    page.get_by_role("link", name="Storage", exact=True).click()
+    page.get_by_role("cell", name=second, exact=True).wait_for()
+    shown = storage_rows(page)
+    check('"unknown"' in shown.get(second, ""), "Storage tab: batch 2 unknown", shown.get(second))
+    page.get_by_role("row").filter(has_text=second).get_by_role(
+        "button", name="Edit Task State Store"
+    ).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text(second, exact=True).wait_for()
+    # As a person does it: in the value's JSON, select the word unknown and put not_sent there.
+    # By keys, not by a double-click: the editor lays its lines out again as it settles.
+    lines = dialog.locator(".view-lines")
+    lines.get_by_text("unknown").first.wait_for()
+    shown_lines = lines.inner_text().replace("\u00a0", " ").split("\n")
+    row = next(n for n, line in enumerate(shown_lines) if '"state"' in line)
+    lines.click()
+    page.keyboard.press("ControlOrMeta+Home")
+    for _ in range(row):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("End")
+    if shown_lines[row].rstrip().endswith(","):
+        page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")  # inside the closing quote
+    for _ in "unknown":
+        page.keyboard.press("Shift+ArrowLeft")
+    # One input, as a paste: typed key by key, the editor's word suggestions take some keys.
+    page.keyboard.insert_text("not_sent")
+    resolved = {**before["value"], "state": "not_sent"}
+    typed = dialog.locator(".view-lines").inner_text().replace("\u00a0", " ")
+    try:
+        edited = json.loads(typed)
+    except ValueError:
+        edited = None
+    check(edited == resolved, "Edit: the value's JSON now says not_sent", repr(typed))
+    check(
+        dialog.get_by_role("radio", name="Never").is_checked(),
+        "Edit: the key's expiration shows Never (kept until resolved)",
+    )
+    away(page)
+    screenshot(page, "ledger-resolve.png")
+    if edited != resolved:
+        return  # Save stays disabled on JSON that does not parse
+    dialog.get_by_role("button", name="Save").click()
+    dialog.wait_for(state="hidden")
+    after = api.state_store(UNRESOLVED_DAG_ID, run_id, CALL_TASK_ID).get(second, {})
+    check(
+        after.get("value") == resolved and after.get("expires_at") is None,
+        "after Save, the REST API reads batch 2 as not_sent, still never expiring",
+        after,
     )
 
 
