@@ -207,6 +207,7 @@ def start_sandbox(logs: Path, env: dict[str, str]) -> tuple[subprocess.Popen, st
     procs.wait_until(
         "the sandbox to listen", lambda: port_file.exists() and port_file.read_text(), seconds=30
     )
+    procs.remember_sandbox(f"http://127.0.0.1:{port}", env)
     return sandbox, f"http://127.0.0.1:{port}"
 
 
