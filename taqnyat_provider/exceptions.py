@@ -50,6 +50,23 @@ class InvalidRecipientsError(InvalidInputError):
         super().__init__(f"Invalid recipients, nothing was sent: {_sample_problems(self.problems)}")
 
 
+class TooManyRecipientsError(InvalidInputError):
+    """
+    A send has more recipients (after normalization) than the task's ``max_recipients``; nothing was sent.
+
+    Not retryable: another try would render the same list. ``count`` and ``cap`` are the numbers.
+    """
+
+    def __init__(self, count: int, cap: int):
+        self.count = count
+        self.cap = cap
+        super().__init__(
+            f"This send has {count} recipients, more than max_recipients ({cap}); nothing was sent. "
+            "Check the list given to the task (a runaway upstream task?), or raise max_recipients "
+            "if the list is right"
+        )
+
+
 def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -11,6 +11,12 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperat
 
 from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, check_batch_size, check_on_unknown
+from taqnyat_provider.dry_run import (
+    check_max_recipients,
+    enforce_max_recipients,
+    read_dry_run,
+    rehearsal,
+)
 from taqnyat_provider.exceptions import (
     IncompleteDeliveryError,
     InvalidInputError,
@@ -28,10 +34,13 @@ if TYPE_CHECKING:
     from taqnyat_provider.hooks.taqnyat import TaqnyatHook
     from taqnyat_provider.ledger import Ledger
     from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
+    from taqnyat_provider.responses import Balance
 
 PARTIAL_RESULT_XCOM_KEY = "partial_delivery"
 TIMING_TEMPLATE_FIELDS: tuple[str, ...] = ("quiet_hours", "quiet_hours_timezone", "urgent")
 """The timing arguments every send operator templates (subclasses add them to their own)."""
+SEND_TEMPLATE_FIELDS: tuple[str, ...] = (*TIMING_TEMPLATE_FIELDS, "send_dry_run")
+"""Every templated argument of the base class: the timing ones and ``dry_run`` (kept as ``send_dry_run``)."""
 
 
 def utcnow() -> datetime:
@@ -126,6 +135,22 @@ class TaqnyatSendOperator(BaseOperator):
         long after the run was due (e.g. ``timedelta(minutes=30)``): after an unpause or an outage,
         Airflow starts the last missed run at once, and a reminder call hours late is wrong.
         Manual and backfill runs are never skipped.
+    :param dry_run: Rehearse the send: check everything a send checks (the arguments, the
+        recipients, ``max_recipients``, the connection, the audio check of a voice call, the balance
+        when ``min_balance`` is set) and return the request bodies it would post, batch by batch,
+        as XCom (``dry_run: True``, ``requests: [{"endpoint": ..., "json": body}, ...]``, counts),
+        logging only counts and a sample of numbers. Nothing is sent and no send ledger is written.
+        Quiet hours and ``max_lateness`` do not defer or skip a dry run: XCom ``guards`` says what
+        they would do now. Templated (``"{{ params.dry_run }}"``): ``true``/``false``, ``yes``/``no``,
+        ``1``/``0``, ``on``/``off`` or empty; anything else fails the task. Kept as the attribute
+        ``send_dry_run`` (the name the Rendered Template view shows): ``dry_run()`` is Airflow's
+        own operator method, behind ``airflow tasks test --dry-run``.
+    :param max_recipients: Fail, before any request and without retry, a send with more recipients
+        (counted after normalization and de-duplication) than this: a bug upstream that hands the
+        task 50,000 numbers instead of 5 must not place 50,000 paid calls. Default None (no cap
+        beyond the hard limit of 100,000 per task): no single number suits both a three-person
+        on-call rota and a 100,000-customer campaign, and a default cap would break existing bulk
+        sends on upgrade. Set it to a few times the list you expect.
 
     Quiet hours and ``max_lateness`` guard the *start* of a send: a later try of a send that already
     began or was deferred (the send ledger has it) finishes it without waiting or skipping, and
@@ -150,6 +175,8 @@ class TaqnyatSendOperator(BaseOperator):
         quiet_hours_timezone: str = DEFAULT_TIMEZONE,
         urgent: bool | str = False,
         max_lateness: timedelta | None = None,
+        dry_run: bool | str = False,
+        max_recipients: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,11 +191,15 @@ class TaqnyatSendOperator(BaseOperator):
         self.quiet_hours_timezone = quiet_hours_timezone
         self.urgent = urgent
         self.max_lateness = read_max_lateness(max_lateness)
+        self.send_dry_run = dry_run
+        self.max_recipients = check_max_recipients(max_recipients)
         # A mistake in a window that is not templated fails when the DAG file is parsed.
         if not _templated([quiet_hours, quiet_hours_timezone]):
             QuietHours.parse(quiet_hours, quiet_hours_timezone)
         if not _templated(urgent):
             read_urgent(urgent)
+        if not _templated(dry_run):
+            read_dry_run(dry_run)
 
     def message(self) -> VoiceCall | SmsMessage:
         """The send this task makes, from its rendered arguments."""
@@ -218,16 +249,24 @@ class TaqnyatSendOperator(BaseOperator):
                 f"Cannot read the send ledger ({ledger.where}): {error}. Nothing was sent"
             ) from error
 
-    def _skip_if_late(self, context: Context, now: datetime) -> None:
+    def _lateness(self, context: Context, now: datetime) -> tuple[datetime, datetime, timedelta] | None:
+        """When a scheduled run was due, when it was allowed to start, and how late it is now."""
         if self.max_lateness is None:
-            return
+            return None
         due = _due(context)
         if due is None:
-            return
+            return None
         # Quiet hours that held the due time move it: the send was allowed to start when they ended.
         window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
         allowed = (window.ends_after(due) if window else None) or due
-        late = how_late(allowed, now)
+        return due, allowed, how_late(allowed, now)
+
+    def _skip_if_late(self, context: Context, now: datetime) -> None:
+        lateness = self._lateness(context, now)
+        if lateness is None:
+            return
+        due, allowed, late = lateness
+        assert self.max_lateness is not None
         if late > self.max_lateness:
             held = f" (quiet hours held it until {allowed.isoformat()})" if allowed != due else ""
             message = (
@@ -277,6 +316,11 @@ class TaqnyatSendOperator(BaseOperator):
 
         hook = TaqnyatHook(taqnyat_conn_id=self.taqnyat_conn_id)
         with airflow_semantics():
+            if read_dry_run(self.send_dry_run):
+                try:
+                    return self._rehearse(hook, context)
+                finally:
+                    hook.close()
             try:
                 ledger = task_ledger(context, hook.settings.require_token())
                 guarded = self.max_lateness is not None or self.quiet_hours
@@ -290,6 +334,7 @@ class TaqnyatSendOperator(BaseOperator):
                 if guarded and deferred_until is None:
                     self._skip_if_late(context, now)
                 prepared = self.message().prepare(hook.settings)
+                enforce_max_recipients(prepared, self.max_recipients)
                 if guarded and self.waits_for_quiet_hours():
                     self._defer_if_quiet(now, ledger)  # after the arguments were checked: a mistake fails now
                 self.preflight(hook, prepared)
@@ -313,7 +358,91 @@ class TaqnyatSendOperator(BaseOperator):
         sweep(ledger, self.log)
         return result
 
-    def _check_balance(self, hook: TaqnyatHook) -> None:
+    def _rehearse(self, hook: TaqnyatHook, context: Context) -> dict[str, Any]:
+        """
+        ``dry_run``: every check a send makes, in the same order, and the requests it would post;
+        no POST, no send ledger (not even read: a rehearsal describes a fresh send), no deferral.
+        """
+        import json
+
+        self.log.info("Dry run: checking the send and building its requests; nothing will be sent")
+        hook.settings.require_token()
+        hook.get_conn()  # the session a send would use: an unreadable CA bundle fails here too
+        now = utcnow()
+        prepared = self.message().prepare(hook.settings)
+        enforce_max_recipients(prepared, self.max_recipients)
+        guards = self._guards(context, now)
+        self.preflight(hook, prepared)
+        result = rehearsal(prepared, self.batch_size)
+        if self.min_balance is not None:
+            balance = self._check_balance(hook)
+            result["balance"] = {
+                "balance": str(balance.balance),
+                "currency": balance.currency,
+                "min_balance": str(self.min_balance),
+            }
+        result["guards"] = guards
+        self.log.info(
+            "Dry run: would send %s to %d recipient(s) in %d request(s) to %s (sample: %s); "
+            "nothing was sent and no send ledger was written",
+            prepared.what,
+            result["recipients"],
+            result["total_batches"],
+            prepared.endpoint,
+            sample(prepared.recipients),
+        )
+        self.log.info(
+            "Dry run: the request bodies are in XCom 'requests' (%d bytes of JSON)",
+            len(json.dumps(result["requests"], separators=(",", ":"))),
+        )
+        return result
+
+    def _guards(self, context: Context, now: datetime) -> dict[str, Any]:
+        """What quiet hours and ``max_lateness`` would do to a real send now (a dry run only reports it)."""
+        guards: dict[str, Any] = {}
+        if self.max_lateness is not None:
+            lateness = self._lateness(context, now)
+            if lateness is None:
+                guards["max_lateness"] = {"applies": False, "why": "not a scheduled run"}
+            else:
+                due, allowed, late = lateness
+                skip = late > self.max_lateness
+                guards["max_lateness"] = {
+                    "applies": True,
+                    "due": due.isoformat(),
+                    "allowed_from": allowed.isoformat(),
+                    "late_seconds": int(late.total_seconds()),
+                    "max_lateness_seconds": int(self.max_lateness.total_seconds()),
+                    "would_skip": skip,
+                }
+                if skip:
+                    self.log.warning(
+                        "Dry run: a real send would be skipped now: %s late, more than max_lateness (%s)",
+                        describe(late),
+                        describe(self.max_lateness),
+                    )
+        window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
+        if window is not None:
+            if not self.waits_for_quiet_hours():
+                guards["quiet_hours"] = {"window": str(window), "applies": False, "why": "scheduled SMS"}
+                return guards
+            ends = window.ends_after(now)
+            urgent = read_urgent(self.urgent)
+            until = ends.astimezone(window.zone).isoformat() if ends is not None and not urgent else None
+            guards["quiet_hours"] = {
+                "window": str(window),
+                "applies": True,
+                "inside": ends is not None,
+                "urgent": urgent,
+                "would_defer_until": until,
+            }
+            if until is not None:
+                self.log.warning(
+                    "Dry run: inside quiet hours %s, a real send would defer until %s", window, until
+                )
+        return guards
+
+    def _check_balance(self, hook: TaqnyatHook) -> Balance:
         balance = hook.get_balance()
         assert self.min_balance is not None
         if balance.balance < self.min_balance:
@@ -324,6 +453,7 @@ class TaqnyatSendOperator(BaseOperator):
         self.log.info(
             "Balance %s %s covers min_balance %s", balance.balance, balance.currency or "", self.min_balance
         )
+        return balance
 
     def _finish(self, report: DeliveryReport, context: Context) -> dict[str, Any]:
         result = report.to_xcom()

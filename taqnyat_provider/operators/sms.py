@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from taqnyat_provider.operators.base import TIMING_TEMPLATE_FIELDS, TaqnyatSendOperator
+from taqnyat_provider.operators.base import SEND_TEMPLATE_FIELDS, TaqnyatSendOperator
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -31,10 +31,13 @@ class TaqnyatSmsOperator(TaqnyatSendOperator):
     :param scheduled_at: Send later instead of now: a timezone-aware datetime or ISO 8601 text with
         an offset (e.g. ``"{{ data_interval_end.add(hours=1) }}"``), in the future; templated.
     :param delete_id: The ``deleteId`` to cancel a scheduled send with; made up when not given.
+        A dry run of a scheduled send shows a made-up one that the real send will not use (it
+        makes its own); give ``delete_id`` to rehearse with the one the send will use.
 
     See :class:`~taqnyat_provider.operators.base.TaqnyatSendOperator` for ``batch_size``,
     ``fail_on_rejected``, ``default_region``, ``min_balance``, ``on_unknown``, ``quiet_hours``,
-    ``quiet_hours_timezone``, ``urgent``, ``max_lateness`` and ``taqnyat_conn_id``.
+    ``quiet_hours_timezone``, ``urgent``, ``max_lateness``, ``dry_run``, ``max_recipients`` and
+    ``taqnyat_conn_id``.
     """
 
     template_fields: Sequence[str] = (
@@ -43,7 +46,7 @@ class TaqnyatSmsOperator(TaqnyatSendOperator):
         "sender",
         "scheduled_at",
         "delete_id",
-        *TIMING_TEMPLATE_FIELDS,
+        *SEND_TEMPLATE_FIELDS,
     )
     ui_color = "#fbeed9"
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from taqnyat_provider.audio_check import DEFAULT_TIMEOUT_SECONDS
-from taqnyat_provider.operators.base import TIMING_TEMPLATE_FIELDS, TaqnyatSendOperator
+from taqnyat_provider.operators.base import SEND_TEMPLATE_FIELDS, TaqnyatSendOperator
 
 if TYPE_CHECKING:
     from taqnyat_provider.connection_settings import ConnectionSettings
@@ -56,10 +56,11 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
 
     See :class:`~taqnyat_provider.operators.base.TaqnyatSendOperator` for ``batch_size``,
     ``fail_on_rejected``, ``default_region``, ``min_balance``, ``on_unknown``, ``quiet_hours``,
-    ``quiet_hours_timezone``, ``urgent``, ``max_lateness`` and ``taqnyat_conn_id``.
+    ``quiet_hours_timezone``, ``urgent``, ``max_lateness``, ``dry_run``, ``max_recipients`` and
+    ``taqnyat_conn_id``.
     """
 
-    template_fields: Sequence[str] = ("audio_url", "recipients", "caller_id", *TIMING_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = ("audio_url", "recipients", "caller_id", *SEND_TEMPLATE_FIELDS)
     ui_color = "#d9eefb"
 
     def __init__(
