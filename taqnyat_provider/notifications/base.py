@@ -9,6 +9,13 @@ from airflow.providers.common.compat.notifier import BaseNotifier
 
 from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE
+from taqnyat_provider.dry_run import (
+    check_max_recipients,
+    enforce_max_recipients,
+    read_dry_run,
+    rehearsal,
+)
+from taqnyat_provider.exceptions import sample
 from taqnyat_provider.version_compat import notifier_init_kwargs
 
 if TYPE_CHECKING:
@@ -32,6 +39,14 @@ class TaqnyatNotifier(BaseNotifier):
     :param taqnyat_conn_id: The ``taqnyat`` connection; templated.
     :param default_region: Region for local numbers with a leading 0, e.g. ``"SA"``.
     :param batch_size: Recipients per request (1 to 1000).
+    :param dry_run: Rehearse: check the arguments, the recipients, ``max_recipients`` and the
+        connection, then log what would be sent (counts, a sample of numbers, the message's fields
+        as rendered) instead of sending; no send ledger is written. The result (the shape of the
+        operators' dry-run XCom) is kept in ``dry_run_result``. Templated (``"{{ params.dry_run }}"``),
+        read like the operators' ``dry_run``; kept as ``send_dry_run``.
+    :param max_recipients: Raise ``TooManyRecipientsError``, sending nothing, when the rendered
+        recipients (after normalization) are more than this. Default None: an alert's list is
+        usually written in the DAG; set it when the recipients come from a template or an XCom.
     """
 
     def __init__(
@@ -41,6 +56,8 @@ class TaqnyatNotifier(BaseNotifier):
         taqnyat_conn_id: str = DEFAULT_CONN_ID,
         default_region: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        dry_run: bool | str = False,
+        max_recipients: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**notifier_init_kwargs(kwargs))
@@ -48,6 +65,11 @@ class TaqnyatNotifier(BaseNotifier):
         self.taqnyat_conn_id = taqnyat_conn_id
         self.default_region = default_region
         self.batch_size = batch_size
+        self.send_dry_run = dry_run
+        self.max_recipients = check_max_recipients(max_recipients)
+        self.dry_run_result: dict[str, Any] | None = None
+        if not (isinstance(dry_run, str) and ("{{" in dry_run or "{%" in dry_run)):
+            read_dry_run(dry_run)  # a mistake that is not templated fails when the DAG file is parsed
 
     def message(self) -> VoiceCall | SmsMessage:
         """The send this notification makes, from its rendered arguments."""
@@ -124,14 +146,37 @@ class TaqnyatNotifier(BaseNotifier):
             len(prepared.recipients),
         )
 
+    def _rehearse(self, prepared: PreparedSend) -> None:
+        """``dry_run``: say what would be sent, send nothing, write no ledger."""
+        result = rehearsal(prepared, self.batch_size)
+        self.log.info(
+            "Dry run: would send %s to %d recipient(s) in %d request(s) to %s (sample: %s); "
+            "nothing was sent and no send ledger was written",
+            prepared.what,
+            result["recipients"],
+            result["total_batches"],
+            prepared.endpoint,
+            sample(prepared.recipients),
+        )
+        # A notifier has no XCom and no Rendered Template view: the log shows what the templates made.
+        self.log.info("Dry run: the message's fields: %s", prepared.fields)
+        self.dry_run_result = result
+
     def notify(self, context: Any) -> None:
         from taqnyat_provider.ledger_stores import sweep
 
+        dry_run = read_dry_run(self.send_dry_run)
         try:
             settings = self.hook.settings
             prepared = self.message().prepare(settings)
+            enforce_max_recipients(prepared, self.max_recipients)
             self._announce(context, prepared)
-            ledger = self._reachable(self._ledger(context, prepared, settings.require_token()))
+            token = settings.require_token()
+            if dry_run:
+                self.hook.get_conn()  # the session a send would use: an unreadable CA bundle fails here
+                self._rehearse(prepared)
+                return
+            ledger = self._reachable(self._ledger(context, prepared, token))
             self.hook.deliver(prepared, self.batch_size, ledger=ledger)
         finally:
             self.hook.close()
@@ -144,12 +189,19 @@ class TaqnyatNotifier(BaseNotifier):
 
         from taqnyat_provider.ledger_stores import sweep
 
+        dry_run = read_dry_run(self.send_dry_run)
         hook = self.async_hook
         try:
             settings = await hook.get_settings()
             prepared = self.message().prepare(settings)
+            enforce_max_recipients(prepared, self.max_recipients)
             self._announce(context, prepared)
-            ledger = self._ledger(context, prepared, settings.require_token())
+            token = settings.require_token()
+            if dry_run:
+                await hook.get_conn()
+                self._rehearse(prepared)
+                return
+            ledger = self._ledger(context, prepared, token)
             ledger = await asyncio.to_thread(self._reachable, ledger)
             await hook.deliver(prepared, self.batch_size, ledger=ledger)
         finally:

@@ -21,10 +21,10 @@ class TaqnyatSmsNotifier(TaqnyatNotifier):
     :param sender: A registered sender name; defaults to the connection's ``sender`` extra; templated.
 
     See :class:`~taqnyat_provider.notifications.base.TaqnyatNotifier` for ``recipients``,
-    ``taqnyat_conn_id``, ``default_region`` and ``batch_size``.
+    ``taqnyat_conn_id``, ``default_region``, ``batch_size``, ``dry_run`` and ``max_recipients``.
     """
 
-    template_fields: Sequence[str] = ("body", "recipients", "sender", "taqnyat_conn_id")
+    template_fields: Sequence[str] = ("body", "recipients", "sender", "taqnyat_conn_id", "send_dry_run")
 
     def __init__(self, *, body: str, recipients: Any, sender: str | None = None, **kwargs: Any) -> None:
         super().__init__(recipients=recipients, **kwargs)

@@ -21,10 +21,16 @@ class TaqnyatVoiceNotifier(TaqnyatNotifier):
     :param caller_id: Caller ID; defaults to the connection's ``caller_id`` extra; templated.
 
     See :class:`~taqnyat_provider.notifications.base.TaqnyatNotifier` for ``recipients``,
-    ``taqnyat_conn_id``, ``default_region`` and ``batch_size``.
+    ``taqnyat_conn_id``, ``default_region``, ``batch_size``, ``dry_run`` and ``max_recipients``.
     """
 
-    template_fields: Sequence[str] = ("audio_url", "recipients", "caller_id", "taqnyat_conn_id")
+    template_fields: Sequence[str] = (
+        "audio_url",
+        "recipients",
+        "caller_id",
+        "taqnyat_conn_id",
+        "send_dry_run",
+    )
 
     def __init__(
         self, *, audio_url: str, recipients: Any, caller_id: str | None = None, **kwargs: Any
