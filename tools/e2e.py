@@ -15,6 +15,12 @@ asserts that:
 * a voice task inside its quiet hours (a window from a minute ago to a minute or so ahead, given
   in the run's conf) is seen ``deferred``, holds no slot, and calls once, after the window ended,
   with its audio checked first (a ``HEAD`` of a file the sandbox serves, without credentials);
+* a voice send whose worker is SIGKILLed mid-send fails its retry as unresolved, having sent
+  batches 1-2 only; its send ledger, read back through the public REST API (the task instance's
+  task state store: what the UI's Storage tab shows), says batch 1 delivered and batch 2 unknown
+  and holds no phone number; a person marks batch 2 "not sent" there (``PATCH``), clears the task,
+  and the next try sends exactly batches 2-4, once each, never batch 1 again; the ledger's size
+  and the task's "Send ledger" line are printed as figures;
 * the token appears in no log of any process (all at DEBUG), nor in the sandbox's console.
 
 Every process is stopped by its PID; the working folder (database included) is removed.
@@ -26,12 +32,15 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -426,6 +435,150 @@ def kill_mid_send(database_url: str, sandbox_url: str, api: str, jwt: str, logs:
     return failures
 
 
+LEDGER_HEAD = "taqnyat.send"
+LEDGER_BATCH = LEDGER_HEAD + ".batch.{:05d}"
+LEDGER_LINE = re.compile(r"Send ledger: (\d+) writes, (\d+) bytes written, (\d+) bytes kept")
+
+
+def state_store(
+    api: str, jwt: str, dag_id: str, run_id: str, task_id: str = "call"
+) -> tuple[str, dict[str, dict]]:
+    """The task instance's task state store through the public REST API: its URL and key -> row."""
+    url = f"{api}/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{task_id}/state-store"
+    status, body = procs.http("GET", f"{url}?map_index=-1", token=jwt)
+    if status != 200:
+        raise SystemExit(f"GET {url}: HTTP {status} {body}")
+    return url, {row["key"]: row for row in body["task_state_store"]}
+
+
+def ledger_size(rows: dict[str, dict]) -> int:
+    """Bytes the ledger keeps: each key's value as compact JSON, as the provider writes it."""
+    return sum(len(json.dumps(row["value"], separators=(",", ":"))) for row in rows.values())
+
+
+def resolve_and_clear(
+    database_url: str, sandbox_url: str, api: str, jwt: str, env: dict, logs: Path
+) -> list[str]:
+    """
+    After kill_mid_send: a person reads the send ledger through the REST API, says batch 2 was
+    not sent (the documented resolution), clears the task; the next try sends the rest once.
+
+    The header and batch keys are the operator's task state store entries (Airflow 3.3), so this
+    also proves the ledger is there and not in Variables.
+    """
+    failures: list[str] = []
+    [(run_id,)] = query(database_url, "SELECT run_id FROM dag_run WHERE dag_id = %s", KILL_DAG_ID)
+    url, rows = state_store(api, jwt, KILL_DAG_ID, run_id)
+    values = {key: row["value"] for key, row in rows.items()}
+    log(f"{KILL_DAG_ID}: state store via REST: " + json.dumps(values, sort_keys=True))
+    header = values.get(LEDGER_HEAD) or {}
+    first, second = values.get(LEDGER_BATCH.format(1)) or {}, values.get(LEDGER_BATCH.format(2)) or {}
+    if (header.get("version"), header.get("status"), header.get("total_batches")) != (2, "sending", 4):
+        failures.append(f"{KILL_DAG_ID}: expected a version-2 header 'sending' over 4 batches, got {header}")
+    if rows.get(LEDGER_HEAD, {}).get("expires_at") is not None:
+        failures.append(f"{KILL_DAG_ID}: the header of a send under way expires: {rows[LEDGER_HEAD]}")
+    if first.get("state") != "delivered" or not first.get("message_id"):
+        failures.append(f"{KILL_DAG_ID}: expected batch 1 delivered with a message id, got {first}")
+    if second.get("state") != "unknown":
+        failures.append(f"{KILL_DAG_ID}: expected batch 2 unknown (try 2 read it in flight), got {second}")
+    if set(rows) - {LEDGER_HEAD, LEDGER_BATCH.format(1), LEDGER_BATCH.format(2)}:
+        failures.append(f"{KILL_DAG_ID}: keys for batches never sent: {sorted(rows)}")
+    text = json.dumps(values)
+    if re.search(r"9665\d{8}", text) or any(n[3:] in text for n in KILL_NUMBERS):
+        failures.append(f"{KILL_DAG_ID}: a phone number is in the send ledger: {text}")
+    variables = query(database_url, "SELECT key FROM variable WHERE key LIKE 'taqnyat_ledger.%%'")
+    if variables:
+        failures.append(f"{KILL_DAG_ID}: the ledger went to Variables on Airflow 3.3: {variables}")
+    if failures:
+        return failures
+
+    # The documented resolution: the person checked the account's archive and batch 2 never went out.
+    resolved = {**second, "state": "not_sent"}
+    status, answer = procs.http(
+        "PATCH", f"{url}/{LEDGER_BATCH.format(2)}?map_index=-1", {"value": resolved}, token=jwt
+    )
+    log(
+        f"PATCH {url.removeprefix(api)}/{LEDGER_BATCH.format(2)} {json.dumps({'value': resolved})} -> {status}"
+    )
+    if status != 200:
+        return [f"{KILL_DAG_ID}: PATCH of batch 2 answered HTTP {status} {answer}"]
+    _, rows = state_store(api, jwt, KILL_DAG_ID, run_id)
+    if (
+        rows[LEDGER_BATCH.format(2)]["value"] != resolved
+        or rows[LEDGER_BATCH.format(2)]["expires_at"] is not None
+    ):
+        failures.append(f"{KILL_DAG_ID}: batch 2 after PATCH: {rows[LEDGER_BATCH.format(2)]}")
+
+    before = Counter(sent_to(sandbox_url, KILL_NUMBERS))
+    started = time.monotonic()
+    cleared = subprocess.run(
+        airflow("tasks", "clear", "--yes", "--task-regex", "call", KILL_DAG_ID),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if cleared.returncode != 0:
+        return [*failures, f"airflow tasks clear {KILL_DAG_ID} failed: {cleared.stderr[-2000:]}"]
+    procs.wait_until(
+        f"{KILL_DAG_ID} to end after the clear",
+        lambda: (task_row(database_url, KILL_DAG_ID) or ("", 0))[:2] in (("success", 3), ("failed", 3)),
+        seconds=180,
+    )
+    state, try_number, _, _ = task_row(database_url, KILL_DAG_ID) or (None, None, None, None)
+    counts = Counter(sent_to(sandbox_url, KILL_NUMBERS))
+    log(
+        f"{KILL_DAG_ID}: cleared after resolving batch 2 as not sent: {state} on try {try_number} "
+        f"({time.monotonic() - started:.0f} s); requests per number before {dict(before)}, after {dict(counts)}"
+    )
+    if (state, try_number) != ("success", 3):
+        failures.append(
+            f"{KILL_DAG_ID}: expected success on try 3 after the clear, got {state} on try {try_number}"
+        )
+    # Batch 1 never again; batch 2 once more (the killed try's request + the resend); 3 and 4 once.
+    expected = dict(zip(KILL_NUMBERS, (1, 2, 1, 1), strict=True))
+    if dict(counts) != expected:
+        failures.append(f"{KILL_DAG_ID}: requests per number {dict(counts)}, expected {expected}")
+
+    _, rows = state_store(api, jwt, KILL_DAG_ID, run_id)
+    values = {key: row["value"] for key, row in rows.items()}
+    states = {key: value.get("state") for key, value in values.items() if key != LEDGER_HEAD}
+    expected_keys = {LEDGER_BATCH.format(n): "delivered" for n in range(1, 5)}
+    if values.get(LEDGER_HEAD, {}).get("status") != "complete" or states != expected_keys:
+        failures.append(f"{KILL_DAG_ID}: the ledger after the resend: {values}")
+    if re.search(r"9665\d{8}", json.dumps(values)):
+        failures.append(f"{KILL_DAG_ID}: a phone number is in the complete send ledger")
+    try_logs = [path for path in (logs / "tasks").rglob("attempt=3*.log") if KILL_DAG_ID in str(path)]
+    task_log = "".join(path.read_text(errors="replace") for path in try_logs)
+    line = LEDGER_LINE.search(task_log)
+    kept = ledger_size(rows)
+    log(
+        f"FIGURES {KILL_DAG_ID} ledger after the resend (PostgreSQL, REST): {len(rows)} keys, {kept} bytes; "
+        + (
+            f"try 3 logged 'Send ledger: {line[1]} writes, {line[2]} bytes written, {line[3]} bytes kept'"
+            if line
+            else "no 'Send ledger' line in try 3's log"
+        )
+    )
+    for key, row in sorted(rows.items()):
+        print(
+            f"    {key}: {len(json.dumps(row['value'], separators=(',', ':')))} bytes, expires_at {row['expires_at']}"
+        )
+    if not line:
+        failures.append(f"{KILL_DAG_ID}: try 3's log has no 'Send ledger' line ({try_logs})")
+    else:
+        # One write per batch sent (2-4; "batch k delivered" names k+1 in flight), plus batch 2's
+        # own "in flight" (no earlier write named it) and the header marked complete.
+        if int(line[1]) > 3 + 2:
+            failures.append(f"{KILL_DAG_ID}: try 3 wrote more than one record per batch: {line[0]}")
+        # What try 3 says it keeps is what the REST API shows of the keys it wrote.
+        written = {LEDGER_HEAD, *(LEDGER_BATCH.format(n) for n in (2, 3, 4))}
+        if int(line[3]) != ledger_size({key: rows[key] for key in written if key in rows}):
+            failures.append(f"{KILL_DAG_ID}: {line[0]!r} disagrees with the REST API's sizes")
+    if "Resuming from the send ledger" not in task_log:
+        failures.append(f"{KILL_DAG_ID}: try 3's log does not say it resumed from the send ledger")
+    return failures
+
+
 def clear_after_success(database_url: str, sandbox_url: str, api: str, jwt: str, env: dict) -> list[str]:
     """A completed send is history: ``airflow tasks clear`` makes it send again, exactly once."""
     failures = []
@@ -601,7 +754,8 @@ def run_deployment(work: Path) -> list[str]:
 
     # Before the kill scenario, whose sandbox fault would catch these calls.
     failures += deadline_and_quiet_hours(database_url, sandbox_url, api, jwt, logs)
-    failures += kill_mid_send(database_url, sandbox_url, api, jwt, logs)
+    killed = kill_mid_send(database_url, sandbox_url, api, jwt, logs)
+    failures += killed or resolve_and_clear(database_url, sandbox_url, api, jwt, env, logs)
     failures += clear_after_success(database_url, sandbox_url, api, jwt, env)
 
     _, received = procs.http("GET", f"{sandbox_url}/_sandbox/requests")
