@@ -12,6 +12,16 @@ drift apart (a test compares them on every region's example numbers and on rando
 the fast path cannot prove valid and unchanged by ``parse`` (a national prefix to strip, an invalid
 number, a local number) goes the full way, which also words the error. Each distinct entry is
 normalized once per send.
+
+The fast path copies the behaviour of ``phonenumbers``' private functions and constants (named in
+``_MIRRORED``). When a release renames or drops any of them, or changes a constant, the fast path
+turns itself off and every number takes the full way through the public API (``parse``,
+``is_valid_number``, ``format_number``): the same answers, about 20 to 55 times slower. Measured on
+100,000 distinct valid Saudi mobile numbers (phonenumbers 9.0.43, Python 3.11.7, best of 5 after the
+rules are compiled, on both venvs alike): ``normalize_recipients`` 39 ms with the fast path, 2.19 s on
+the public API alone; ``normalize_number`` one by one 0.10 s against 2.02 s. On 100,000 random digits
+after a Saudi, UAE, UK, US or Egyptian code (many invalid, which go the full way on both paths) the
+one-by-one loop takes 0.77 s against 2.30 s.
 """
 
 from __future__ import annotations
@@ -248,6 +258,50 @@ _bulk_patterns: dict[str, re.Pattern[str] | None] = {}  # per calling code, buil
 _MIN_NSN, _MAX_NSN = 2, 17  # phonenumbers' _MIN_LENGTH_FOR_NSN and _MAX_LENGTH_FOR_NSN
 _calling_codes: dict[str, _CallingCode | None] | None = None  # built on first use, per code
 
+# What the fast path mirrors in ``phonenumbers.phonenumberutil``: the functions whose rules it
+# compiles (None) and the constants it assumes (their value). These names are private, so a
+# release may rename or change them without notice; then the mirror may no longer say what
+# ``parse`` and ``is_valid_number`` say, and the public API decides every number instead.
+_MIRRORED: dict[str, int | None] = {
+    "_number_type_helper": None,  # _valid_by_length: the type descriptions, in its order
+    "_is_number_matching_desc": None,  # possible lengths, then the pattern
+    "_region_code_for_number_from_list": None,  # leading_digits, else the first region whose types match
+    "_maybe_strip_national_prefix_carrier_code": None,  # a national prefix match: the full way decides
+    "_MIN_LENGTH_FOR_NSN": _MIN_NSN,
+    "_MAX_LENGTH_FOR_NSN": _MAX_NSN,
+    "_MAX_LENGTH_COUNTRY_CODE": 3,  # calling codes of 1 to 3 digits
+}
+_METADATA_LOOKUPS = ("metadata_for_region", "metadata_for_region_or_calling_code")
+
+
+def _mirror_holds() -> bool:
+    """Whether every private name the fast path mirrors is still there, with the values it assumes."""
+    from phonenumbers import phonenumberutil
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    missing = object()
+    for name, expected in _MIRRORED.items():
+        value = getattr(phonenumberutil, name, missing)
+        if value is missing or (expected is not None and value != expected):
+            return False
+    return all(callable(getattr(PhoneMetadata, name, None)) for name in _METADATA_LOOKUPS)
+
+
+def _load_calling_codes() -> dict[str, _CallingCode | None]:
+    """The calling codes the fast path knows; none at all (every number the full way) without the mirror."""
+    if not _mirror_holds():
+        return {}
+    from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
+
+    return dict.fromkeys(map(str, COUNTRY_CODE_TO_REGION_CODE))
+
+
+def _reset_fast_path() -> None:
+    """Forget the compiled rules: the next number checks the mirror and compiles them again."""
+    global _calling_codes
+    _calling_codes = None
+    _bulk_patterns.clear()
+
 
 def _valid_by_length(metadata: Any, not_prefixed: str = "") -> dict[int, re.Pattern[str]]:
     """
@@ -296,6 +350,14 @@ def _valid_by_length(metadata: Any, not_prefixed: str = "") -> dict[int, re.Patt
 
 
 def _compile_calling_code(code: int) -> _CallingCode:
+    try:
+        return _compile_metadata(code)
+    except AttributeError:
+        # A metadata field this mirror reads was renamed: this calling code goes the full way.
+        return _NO_FAST_PATH
+
+
+def _compile_metadata(code: int) -> _CallingCode:
     from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
     from phonenumbers.phonemetadata import PhoneMetadata
 
@@ -368,9 +430,7 @@ def _fast_international(digits: str) -> str | None:
     global _calling_codes
     codes = _calling_codes
     if codes is None:
-        from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
-
-        codes = _calling_codes = dict.fromkeys(map(str, COUNTRY_CODE_TO_REGION_CODE))
+        codes = _calling_codes = _load_calling_codes()
     for size in (1, 2, 3):
         code = digits[:size]
         if code in codes:
