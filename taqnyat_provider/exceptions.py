@@ -2,9 +2,11 @@
 Errors raised by the Taqnyat provider: plain Python exceptions, importable without Airflow.
 
 Every error says whether another try may cure it (``retryable``). Errors that another try cannot
-cure, or whose retry could call somebody twice, are not retryable; the operators, the sensor and
-the notifiers turn them into Airflow's fail-without-retry at their boundary
-(:mod:`taqnyat_provider.airflow_errors`), so the pure core never imports Airflow.
+cure, or whose retry could call somebody twice, are not retryable; the operators and the status
+sensor turn them into Airflow's fail-without-retry at their boundary
+(:mod:`taqnyat_provider.airflow_errors`), so the pure core never imports Airflow. The notifiers
+let them propagate as they are: Airflow logs a failing callback and never retries it, so there is
+no retry to allow or forbid.
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """
-The protocol between the pure core and the transports: steps, and the one loop that drives them.
+The protocol between the pure core and the transports: steps, and the loops that drive them.
 
 The retry rules (:mod:`~taqnyat_provider.retry`) and the delivery engine
 (:mod:`~taqnyat_provider.delivery`) are generators. They yield what must happen next — send a
 :class:`Request`, :class:`Wait`, or run a :class:`Call` (a send-ledger read or write) — and receive
 its result, or have its exception thrown in at that point, so a crash, a timeout or a signal in the
 middle of a send reaches the code that must record it. A hook only says how to perform each step
-(``requests`` and ``time.sleep``, or ``aiohttp`` and ``asyncio.sleep``): :func:`adrive` is the one
-loop, and :func:`drive` runs it for synchronous steps. No I/O, no Airflow and no HTTP library here.
+(``requests`` and ``time.sleep``, or ``aiohttp`` and ``asyncio.sleep``): :func:`adrive` drives the
+steps for the async hook and :func:`drive`, the same loop written without a coroutine, for the sync
+hook. The audio preflight (:func:`taqnyat_provider.audio_check.run`) still has a loop of its own, over
+its own step type (``Probe``). No I/O, no Airflow and no HTTP library here.
 """
 
 from __future__ import annotations

@@ -64,8 +64,9 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
     """
     Talk to the Taqnyat API with the Bearer token of a ``taqnyat`` connection.
 
-    One ``requests`` session with TCP keep-alive serves every call of the hook, so a batched send
-    opens one connection. Reads are retried with backoff; sends only when provably not processed
+    One ``requests`` session serves every call of the hook and reuses its connection (HTTP/1.1
+    keep-alive: urllib3's pool keeps the socket open between requests), so a batched send opens one
+    connection. Reads are retried with backoff; sends only when provably not processed
     (see :mod:`taqnyat_provider.retry`), and a batched send is kept in a send ledger
     (see :mod:`taqnyat_provider.delivery`). The connection's ``timeout`` bounds the connect (TLS
     handshake included) and each wait for a byte; the whole request, answer body included, ends
