@@ -33,6 +33,7 @@ from taqnyat_provider.sandbox import SandboxServer
 from taqnyat_provider.sandbox.app import create_app
 from tests.hooks.running import run_async_hook
 from tests.hooks.test_tls import self_signed
+from tests.servers import RefusingProxy
 
 ALICE = "966500000000"
 AUDIO = "https://cdn.example.com/alert.mp3"
@@ -435,39 +436,6 @@ def test_a_ca_bundle_that_cannot_be_used_is_a_configuration_error_before_anythin
     assert named in message
     assert "nothing was sent" in message
     assert sandbox.received() == []
-
-
-class RefusingProxy:
-    """A proxy that answers every CONNECT with 407: the tunnel to the API never opens."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.heads: list[bytes] = []
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.heads.append(data)
-                conn.sendall(
-                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                    b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
-                )
-
-    def close(self):
-        self.server.close()
 
 
 @pytest.mark.parametrize("kind", HOOKS)

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import socket
-import threading
 import time
 
 import pytest
@@ -23,40 +22,12 @@ from taqnyat_provider import exceptions as exc
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.triggers.status import TaqnyatStatusTrigger
 from tests.hooks.running import run_async_hook
+from tests.servers import RefusingProxy
 
 RAW = "p%21ss%2Aw0rd"
 DECODED = "p!ss*w0rd"
 USER = "proxy%40user"  # proxy@user
 FORMS = (RAW, DECODED, "p%21ss", "p!ss", "proxy@user:", f"{USER}:{RAW}")
-
-
-class RefusingProxy:
-    """Answers every request (a CONNECT or a plain proxied one) with 407."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.heads: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.heads.append(data)
-                conn.sendall(
-                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                    b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'
-                )
 
 
 @pytest.fixture
