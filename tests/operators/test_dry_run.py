@@ -237,3 +237,13 @@ def test_a_late_scheduled_dry_run_reports_the_skip_instead_of_skipping(sandbox, 
         3 * 3600,
         1800,
     )
+
+
+def test_the_dry_run_rules_are_pure_core():
+    """``taqnyat_provider.dry_run`` sits in the core: it imports neither Airflow nor an HTTP library."""
+    import subprocess
+    import sys
+
+    code = "import sys, taqnyat_provider.dry_run; print(' '.join(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert not {m for m in loaded.split() if m.split(".")[0] in ("airflow", "requests", "aiohttp", "urllib3")}
