@@ -15,7 +15,7 @@ from taqnyat_provider.dry_run import (
     read_dry_run,
     rehearsal,
 )
-from taqnyat_provider.exceptions import sample
+from taqnyat_provider.exceptions import LedgerUnavailableError, sample
 from taqnyat_provider.version_compat import notifier_init_kwargs
 
 if TYPE_CHECKING:
@@ -120,6 +120,19 @@ class TaqnyatNotifier(BaseNotifier):
             return None
         return ledger
 
+    def _without_ledger(self, ledger: Ledger | None, error: LedgerUnavailableError) -> None:
+        """
+        A ledger that fails before anybody was reached (its first read or write) is no reason to
+        drop an alert: the send goes out without one, as where no store can be reached. A plain
+        ``LedgerUnavailableError`` is raised only then; once a batch may have reached somebody the
+        delivery engine raises an incomplete-delivery error instead, which goes up as it is. (On
+        Airflow 3 an ``on_retry_callback`` meets this: its task instance has already moved to its
+        next try, and the store no longer takes writes for the old one.)
+        """
+        if ledger is None or type(error) is not LedgerUnavailableError:
+            raise error
+        self.log.warning("The send ledger failed before anything was sent (%s): sending without one", error)
+
     def _update_context(self, context: Any) -> Any:
         context = super()._update_context(context)
         # A deadline alert's context has the run as the REST API shows it (``dag_run_id``); give
@@ -177,7 +190,12 @@ class TaqnyatNotifier(BaseNotifier):
                 self._rehearse(prepared)
                 return
             ledger = self._reachable(self._ledger(context, prepared, token))
-            self.hook.deliver(prepared, self.batch_size, ledger=ledger)
+            try:
+                self.hook.deliver(prepared, self.batch_size, ledger=ledger)
+            except LedgerUnavailableError as error:
+                self._without_ledger(ledger, error)
+                ledger = None
+                self.hook.deliver(prepared, self.batch_size)
         finally:
             self.hook.close()
         if ledger is not None:
@@ -203,7 +221,12 @@ class TaqnyatNotifier(BaseNotifier):
                 return
             ledger = self._ledger(context, prepared, token)
             ledger = await asyncio.to_thread(self._reachable, ledger)
-            await hook.deliver(prepared, self.batch_size, ledger=ledger)
+            try:
+                await hook.deliver(prepared, self.batch_size, ledger=ledger)
+            except LedgerUnavailableError as error:
+                self._without_ledger(ledger, error)
+                ledger = None
+                await hook.deliver(prepared, self.batch_size)
         finally:
             await hook.close()
         if ledger is not None:
