@@ -9,7 +9,6 @@ CONSTRAINTS ?= constraints/airflow-3.txt
 VENV_AF2 ?= .venv-airflow2
 CONSTRAINTS_AF2 ?= constraints/airflow-2.txt
 BIN = $(VENV)/bin
-comma = ,
 BIN_AF2 = $(VENV_AF2)/bin
 
 .PHONY: venv venv-airflow2 lint typecheck docs bench bench-short test test-airflow3 test-airflow2 test-e2e test-e2e-celery test-chaos test-ui test-fast demo clean
@@ -117,7 +116,9 @@ test-dist: dist
 test-docs: dist
 	timeout 900 $(BIN)/python tools/test_docs.py
 
-# The README's test command: lint, types, docs, the suite on Airflow 3.x and on 2.11, the deployment.
+# The README's test command: lint, types, docs, the suite on Airflow 3.x and on 2.11, the deployments
+# (LocalExecutor, Celery, chaos), the browser, the benchmarks in short, the wheel on its floors and
+# other Pythons, and the README and docs run as written. About 25 minutes on 2 cores.
 test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery test-chaos test-ui bench-short test-floors test-python test-dist test-docs
 
 test-fast: venv

@@ -13,6 +13,7 @@ CORE = [
     "taqnyat_provider.lateness",
     "taqnyat_provider.quiet_hours",
     "taqnyat_provider.delivery",
+    "taqnyat_provider.dry_run",
     "taqnyat_provider.error_codes",
     "taqnyat_provider.exceptions",
     "taqnyat_provider.ledger",
