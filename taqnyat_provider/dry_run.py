@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from taqnyat_provider.delivery import batched
-from taqnyat_provider.exceptions import InvalidInputError, TooManyRecipientsError
+from taqnyat_provider.exceptions import InvalidInputError, TooManyRecipientsError, sample
 from taqnyat_provider.messages import PreparedSend
 
 _TRUE = ("true", "1", "yes", "on")
@@ -95,3 +95,16 @@ def rehearsal(prepared: PreparedSend, batch_size: int) -> dict[str, Any]:
         ],
         "total_batches": len(requests),
     }
+
+
+def announce(log: Any, prepared: PreparedSend, result: dict[str, Any]) -> None:
+    """The dry run's log line, the same for operators and notifiers: counts and a sample, never the list."""
+    log.info(
+        "Dry run: would send %s to %d recipient(s) in %d request(s) to %s (sample: %s); "
+        "nothing was sent and no send ledger was written",
+        prepared.what,
+        result["recipients"],
+        result["total_batches"],
+        prepared.endpoint,
+        sample(prepared.recipients),
+    )

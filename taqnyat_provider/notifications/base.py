@@ -10,12 +10,13 @@ from airflow.providers.common.compat.notifier import BaseNotifier
 from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE
 from taqnyat_provider.dry_run import (
+    announce,
     check_max_recipients,
     enforce_max_recipients,
     read_dry_run,
     rehearsal,
 )
-from taqnyat_provider.exceptions import LedgerUnavailableError, sample
+from taqnyat_provider.exceptions import LedgerUnavailableError
 from taqnyat_provider.version_compat import notifier_init_kwargs
 
 if TYPE_CHECKING:
@@ -162,15 +163,7 @@ class TaqnyatNotifier(BaseNotifier):
     def _rehearse(self, prepared: PreparedSend) -> None:
         """``dry_run``: say what would be sent, send nothing, write no ledger."""
         result = rehearsal(prepared, self.batch_size)
-        self.log.info(
-            "Dry run: would send %s to %d recipient(s) in %d request(s) to %s (sample: %s); "
-            "nothing was sent and no send ledger was written",
-            prepared.what,
-            result["recipients"],
-            result["total_batches"],
-            prepared.endpoint,
-            sample(prepared.recipients),
-        )
+        announce(self.log, prepared, result)
         # A notifier has no XCom and no Rendered Template view: the log shows what the templates made.
         self.log.info("Dry run: the message's fields: %s", prepared.fields)
         self.dry_run_result = result

@@ -12,6 +12,7 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperat
 from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, check_batch_size, check_on_unknown
 from taqnyat_provider.dry_run import (
+    announce,
     check_max_recipients,
     enforce_max_recipients,
     read_dry_run,
@@ -382,15 +383,7 @@ class TaqnyatSendOperator(BaseOperator):
                 "min_balance": str(self.min_balance),
             }
         result["guards"] = guards
-        self.log.info(
-            "Dry run: would send %s to %d recipient(s) in %d request(s) to %s (sample: %s); "
-            "nothing was sent and no send ledger was written",
-            prepared.what,
-            result["recipients"],
-            result["total_batches"],
-            prepared.endpoint,
-            sample(prepared.recipients),
-        )
+        announce(self.log, prepared, result)
         self.log.info(
             "Dry run: the request bodies are in XCom 'requests' (%d bytes of JSON)",
             len(json.dumps(result["requests"], separators=(",", ":"))),
