@@ -205,3 +205,22 @@ def airflow_env(
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs / "tasks"),
         "AIRFLOW_CONN_TAQNYAT_DEFAULT": json.dumps({"conn_type": "taqnyat", **connection}),
     }
+
+
+def uv() -> str:
+    """The uv next to the interpreter running the tool (the Makefile installs it in every venv)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    if not found:
+        sys.exit("uv not found: run this with the project's venv (`make venv` installs uv there)")
+    return found
+
+
+def the_wheel(dist: Path) -> Path:
+    """The one provider wheel ``make dist`` left in ``dist``."""
+    wheels = sorted(dist.glob("airflow_provider_taqnyat-*-py3-none-any.whl"))
+    if len(wheels) != 1:
+        sys.exit(f"expected exactly one wheel in {dist} (run `make dist`), found {[w.name for w in wheels]}")
+    return wheels[0]

@@ -47,6 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import procs  # noqa: E402
+
 DOCUMENTS = ("README.md", "docs/testing.rst")
 """The documents whose runnable blocks run, in this order (later ones reuse the earlier's setup)."""
 VERBATIM = {"docs/quickstart.rst": "README.md"}
@@ -182,21 +186,6 @@ def say(message: str) -> None:
     print(f"[test-docs] {message}", flush=True)
 
 
-def _uv() -> str:
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    if not found:
-        sys.exit("uv not found: run this with the project's venv (`make venv` installs uv there)")
-    return found
-
-
-def the_wheel() -> Path:
-    wheels = sorted((ROOT / "dist").glob("airflow_provider_taqnyat-*-py3-none-any.whl"))
-    if len(wheels) != 1:
-        sys.exit(f"expected exactly one wheel in dist/ (run `make dist`), found {[w.name for w in wheels]}")
-    return wheels[0]
-
-
 def _clean_env() -> dict[str, str]:
     drop = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "AIRFLOW_HOME")
     return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("AIRFLOW")}
@@ -207,13 +196,15 @@ def build_venv() -> Path:
     shutil.rmtree(VENV, ignore_errors=True)
     VENV.parent.mkdir(exist_ok=True)
     env = _clean_env()
-    subprocess.run([_uv(), "venv", "--quiet", "--python", sys.executable, str(VENV)], check=True, env=env)
+    subprocess.run(
+        [procs.uv(), "venv", "--quiet", "--python", sys.executable, str(VENV)], check=True, env=env
+    )
     airflow = next(
         line.strip() for line in CONSTRAINTS.read_text().splitlines() if line.startswith("apache-airflow==")
     )
     python = str(VENV / "bin" / "python")
     subprocess.run(
-        [_uv(), "pip", "install", "--quiet", "--python", python, "-c", str(CONSTRAINTS), airflow],
+        [procs.uv(), "pip", "install", "--quiet", "--python", python, "-c", str(CONSTRAINTS), airflow],
         check=True,
         env=env,
     )
@@ -226,14 +217,14 @@ def run_documents(venv: Path, workdir: Path, documents: tuple[str, ...] = DOCUME
     project = workdir / "project"
     home.mkdir(parents=True, exist_ok=True)
     project.mkdir(exist_ok=True)
-    uv_cache = subprocess.run([_uv(), "cache", "dir"], capture_output=True, text=True, check=True).stdout
+    uv_cache = subprocess.run([procs.uv(), "cache", "dir"], capture_output=True, text=True, check=True).stdout
     env = {
         **_clean_env(),
         "HOME": str(home),
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         "UV_CACHE_DIR": uv_cache.strip(),  # the same cache the other installs use, not a new one
-        "TAQNYAT_UV": _uv(),
-        "TAQNYAT_WHEEL": str(the_wheel()),
+        "TAQNYAT_UV": procs.uv(),
+        "TAQNYAT_WHEEL": str(procs.the_wheel(ROOT / "dist")),
         "TAQNYAT_CONSTRAINTS": str(CONSTRAINTS),
         "TAQNYAT_HOST_PYTHON": sys.executable,
     }

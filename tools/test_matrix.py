@@ -41,6 +41,10 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
+sys.path.insert(0, str(ROOT / "tools"))
+
+import procs  # noqa: E402
+
 MATRIX = ROOT / ".venv-matrix"
 AIRFLOW3_CONSTRAINTS = ROOT / "constraints" / "airflow-3.txt"
 
@@ -71,22 +75,6 @@ def say(message: str) -> None:
 def run(command: list[str], **options) -> subprocess.CompletedProcess:
     say("$ " + " ".join(str(part) for part in command))
     return subprocess.run(command, check=True, **options)
-
-
-def uv() -> str:
-    # The uv next to the interpreter running this script (the Makefile installs it in every venv).
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    if not found:
-        sys.exit("uv not found: run this with the project's venv (`make venv` installs uv there)")
-    return found
-
-
-def the_wheel() -> Path:
-    wheels = sorted(DIST.glob("airflow_provider_taqnyat-*-py3-none-any.whl"))
-    if len(wheels) != 1:
-        sys.exit(f"expected exactly one wheel in {DIST} (run `make dist`), found {[w.name for w in wheels]}")
-    return wheels[0]
 
 
 def wheel_metadata(wheel: Path) -> email.message.Message:
@@ -182,10 +170,10 @@ class Environment:
     def create(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(exist_ok=True)
-        run([uv(), "venv", "--quiet", "--python", self.interpreter, str(self.path)], env=clean_env())
+        run([procs.uv(), "venv", "--quiet", "--python", self.interpreter, str(self.path)], env=clean_env())
 
     def install(self, args: list[str]) -> None:
-        run([uv(), "pip", "install", "--quiet", "--python", str(self.python), *args], env=clean_env())
+        run([procs.uv(), "pip", "install", "--quiet", "--python", str(self.python), *args], env=clean_env())
 
     def pytest(self, extra: list[str]) -> None:
         env = clean_env()
@@ -299,7 +287,7 @@ def main() -> None:
 
     global KEEP
     KEEP = args.keep
-    wheel = the_wheel()
+    wheel = procs.the_wheel(DIST)
     metadata = wheel_metadata(wheel)
     started = time.monotonic()
     if args.job == "floors":
