@@ -20,8 +20,8 @@ from taqnyat_provider import exceptions as exc
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
 from taqnyat_provider.retry import RetryPolicy
+from tests.hooks.running import call_async, call_sync
 
-AUDIO = "https://cdn.example.com/alert.mp3"
 TOKEN = "stall-test-token"
 
 
@@ -90,22 +90,6 @@ def connect(monkeypatch, port, scheme="https", timeout=1):
     )
 
 
-def send_sync():
-    hook = TaqnyatHook()
-    try:
-        hook.place_voice_calls(AUDIO, ["966500000000"])
-    finally:
-        hook.close()
-
-
-def send_async():
-    async def scenario():
-        async with TaqnyatAsyncHook() as hook:
-            await hook.place_voice_calls(AUDIO, ["966500000000"])
-
-    asyncio.run(scenario())
-
-
 @pytest.fixture
 def silent_tls():
     listener = Listener()
@@ -113,7 +97,7 @@ def silent_tls():
     listener.close()
 
 
-@pytest.mark.parametrize("send", [send_sync, send_async], ids=["sync", "async"])
+@pytest.mark.parametrize("send", [call_sync, call_async], ids=["sync", "async"])
 def test_a_tls_handshake_that_never_completes_is_not_sent_and_retryable(
     silent_tls, monkeypatch, fast_retries, send
 ):
@@ -134,7 +118,7 @@ def test_a_tls_handshake_that_never_completes_is_not_sent_and_retryable(
     assert elapsed < 3 * 1 + 3, "each handshake gives up after the connect timeout"
 
 
-@pytest.mark.parametrize("send", [send_sync, send_async], ids=["sync", "async"])
+@pytest.mark.parametrize("send", [call_sync, call_async], ids=["sync", "async"])
 def test_a_request_written_and_left_unanswered_stays_delivery_unknown(
     silent_tls, monkeypatch, fast_retries, send
 ):
@@ -192,8 +176,8 @@ def read_async():
 @pytest.mark.parametrize(
     ("call", "expected"),
     [
-        (send_sync, exc.TaqnyatDeliveryUnknownError),
-        (send_async, exc.TaqnyatDeliveryUnknownError),
+        (call_sync, exc.TaqnyatDeliveryUnknownError),
+        (call_async, exc.TaqnyatDeliveryUnknownError),
         (read_sync, exc.TaqnyatTransientError),
         (read_async, exc.TaqnyatTransientError),
     ],

@@ -17,3 +17,22 @@ def run_async_hook(call: Callable[[TaqnyatAsyncHook], Awaitable[Any]], **hook_op
             return await call(hook)
 
     return asyncio.run(scenario())
+
+
+AUDIO = "https://cdn.example.com/alert.mp3"
+
+
+def call_sync() -> None:
+    """One voice call to one number through the sync hook on ``taqnyat_default``."""
+    from taqnyat_provider.hooks.taqnyat import TaqnyatHook
+
+    hook = TaqnyatHook()
+    try:
+        hook.place_voice_calls(AUDIO, ["966500000000"])
+    finally:
+        hook.close()
+
+
+def call_async() -> None:
+    """The same call through the async hook."""
+    run_async_hook(lambda hook: hook.place_voice_calls(AUDIO, ["966500000000"]))

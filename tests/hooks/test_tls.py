@@ -21,8 +21,7 @@ import pytest
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
-
-AUDIO = "https://cdn.example.com/alert.mp3"
+from tests.hooks.running import call_async, call_sync
 
 
 def self_signed(folder):
@@ -129,23 +128,7 @@ def connect(monkeypatch, port, **extra):
     )
 
 
-def send_sync():
-    hook = TaqnyatHook()
-    try:
-        hook.place_voice_calls(AUDIO, ["966500000000"])
-    finally:
-        hook.close()
-
-
-def send_async():
-    async def scenario():
-        async with TaqnyatAsyncHook() as hook:
-            await hook.place_voice_calls(AUDIO, ["966500000000"])
-
-    asyncio.run(scenario())
-
-
-@pytest.mark.parametrize("send", [send_sync, send_async], ids=["sync", "async"])
+@pytest.mark.parametrize("send", [call_sync, call_async], ids=["sync", "async"])
 def test_a_drop_after_the_server_read_the_request_is_delivery_unknown(
     endpoint, monkeypatch, fast_retries, send
 ):
@@ -157,7 +140,7 @@ def test_a_drop_after_the_server_read_the_request_is_delivery_unknown(
     assert b"POST /voiceSend.php/" in server.requests[0]
 
 
-@pytest.mark.parametrize("send", [send_sync, send_async], ids=["sync", "async"])
+@pytest.mark.parametrize("send", [call_sync, call_async], ids=["sync", "async"])
 def test_an_untrusted_certificate_is_a_configuration_error_and_nothing_is_sent(
     endpoint, monkeypatch, fast_retries, send
 ):
