@@ -243,3 +243,32 @@ def test_number_lists_read_as_the_sandbox_reads_them():
     assert chaos_check.number_list("[966500000201,966500000202,]") == ["966500000201", "966500000202"]
     assert chaos_check.number_list(["966500000201"]) == ["966500000201"]
     assert chaos_check.number_list(None) == []
+
+
+@pytest.mark.parametrize("lost", [1, 2], ids=["first batch", "a later batch"])
+def test_a_lost_answer_as_the_delivery_engine_reports_it_accounts_for_every_number(lost):
+    """
+    The engine's own error and partial_delivery (the lost batch listed as maybe reached, since 0.3.0):
+    the batch is maybe reached, the later ones not sent, nobody unaccounted.
+    """
+    from taqnyat_provider.delivery import Delivery
+    from taqnyat_provider.ledger import Ledger, MemoryLedgerStore
+    from taqnyat_provider.messages import PreparedSend
+    from taqnyat_provider.retry import RetryPolicy
+    from taqnyat_provider.steps import Failure, TransportError, drive
+    from tests.unit.test_delivery import Api
+
+    batches = CALL.batches
+    api = Api({batches[lost - 1][0]: [TransportError(Failure.DROPPED, "reset")]})
+    prepared = PreparedSend("voiceSend.php/", {"audioUrl": AUDIO}, list(CALL.recipients), "a voice call")
+    delivery = Delivery(
+        prepared, 2, ledger=Ledger(MemoryLedgerStore(), "taqnyat.send"), policy=RetryPolicy(max_attempts=1)
+    )
+    with pytest.raises(IncompleteDeliveryError) as raised:
+        drive(delivery.steps(), api)
+    error = raised.value
+    requests = [request(CALL, batch) for batch in batches[: lost - 1]]
+    requests.append(request(CALL, batches[lost - 1], fault="drop", status=None))
+    outcomes = {"call[0]": Outcome("failed", 1, partial_delivery=error.partial_result, error=failure(error))}
+    report = check([CALL], requests, outcomes)
+    assert (report.duplicates, report.unaccounted, report.bad_endings) == ([], [], [])
