@@ -389,9 +389,7 @@ def start(work: Path, plan: list[dict]) -> tuple[Cluster, dict]:
     proxy = LatencyProxy(int(port_file.read_text()), SEED)
     log(f"sandbox on {sandbox_url}, rate limit {RATE_LIMIT}; latency proxy on 127.0.0.1:{proxy.port}")
 
-    api_port = procs.free_port()
-    api_password = secrets.token_hex(8)
-    (home / "passwords.json").write_text(json.dumps({API_USER: api_password}))
+    api_port, api_password = procs.api_user(home, API_USER)
     env.update(
         procs.airflow_env(
             home=home,

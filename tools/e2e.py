@@ -625,9 +625,7 @@ def run_deployment(work: Path) -> list[str]:
     sandbox, sandbox_url = procs.start_sandbox(logs, env)
     log(f"sandbox (pid {sandbox.pid}) on {sandbox_url}")
 
-    api_port = procs.free_port()
-    api_password = secrets.token_hex(8)
-    (home / "passwords.json").write_text(json.dumps({API_USER: api_password}))
+    api_port, api_password = procs.api_user(home, API_USER)
     env.update(
         procs.airflow_env(
             home=home,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -193,9 +192,7 @@ def start(work: Path) -> Deployment:
         raise SystemExit(f"could not set the sandbox's rate limit: HTTP {status} {body}")
     log(f"sandbox (pid {sandbox.pid}) on {sandbox_url}, rate limit {RATE_LIMIT} per token")
 
-    api_port = procs.free_port()
-    api_password = secrets.token_hex(8)
-    (home / "passwords.json").write_text(json.dumps({API_USER: api_password}))
+    api_port, api_password = procs.api_user(home, API_USER)
     env.update(
         procs.airflow_env(
             home=home,

@@ -224,3 +224,15 @@ def the_wheel(dist: Path) -> Path:
     if len(wheels) != 1:
         sys.exit(f"expected exactly one wheel in {dist} (run `make dist`), found {[w.name for w in wheels]}")
     return wheels[0]
+
+
+def api_user(home: Path, user: str) -> tuple[int, str]:
+    """
+    A free port for the api-server and a fresh password for ``user``, written where
+    :func:`airflow_env` points the simple auth manager (``home/passwords.json``).
+    """
+    import secrets
+
+    password = secrets.token_hex(8)
+    (home / "passwords.json").write_text(json.dumps({user: password}))
+    return free_port(), password
