@@ -106,25 +106,11 @@ class TaqnyatNotifier(BaseNotifier):
         send = digest(prepared.canonical(self.batch_size), ledger_secret(token))[:16]
         return task_ledger(context, token, scope=f"notify.{send}.try{ti.try_number}")
 
-    def _reachable(self, ledger: Ledger | None) -> Ledger | None:
-        """
-        The ledger, if its store answers at all. An alert matters more than its ledger: a store
-        that cannot be reached before the send (an API server down during a failure callback)
-        means sending without one. Once the send uses it, every read and write is fail-closed.
-        """
-        if ledger is None:
-            return None
-        try:
-            ledger.store.get(ledger.head_key)
-        except Exception as error:
-            self.log.warning("No send ledger here (%s): sending without one", error)
-            return None
-        return ledger
-
     def _without_ledger(self, ledger: Ledger | None, error: LedgerUnavailableError) -> None:
         """
-        A ledger that fails before anybody was reached (its first read or write) is no reason to
-        drop an alert: the send goes out without one, as where no store can be reached. A plain
+        A ledger that fails before anybody was reached (its first read or write: a store that
+        cannot be reached, an API server down during a failure callback) is no reason to drop an
+        alert: the send goes out without one, and a warning says so. A plain
         ``LedgerUnavailableError`` is raised only then; once a batch may have reached somebody the
         delivery engine raises an incomplete-delivery error instead, which goes up as it is. (On
         Airflow 3 an ``on_retry_callback`` meets this: its task instance has already moved to its
@@ -182,7 +168,7 @@ class TaqnyatNotifier(BaseNotifier):
                 self.hook.get_conn()  # the session a send would use: an unreadable CA bundle fails here
                 self._rehearse(prepared)
                 return
-            ledger = self._reachable(self._ledger(context, prepared, token))
+            ledger = self._ledger(context, prepared, token)
             try:
                 self.hook.deliver(prepared, self.batch_size, ledger=ledger)
             except LedgerUnavailableError as error:
@@ -213,7 +199,6 @@ class TaqnyatNotifier(BaseNotifier):
                 self._rehearse(prepared)
                 return
             ledger = self._ledger(context, prepared, token)
-            ledger = await asyncio.to_thread(self._reachable, ledger)
             try:
                 await hook.deliver(prepared, self.batch_size, ledger=ledger)
             except LedgerUnavailableError as error:

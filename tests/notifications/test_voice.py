@@ -82,3 +82,32 @@ def test_async_notify_never_resends_unknown_outcome(sandbox):
     with pytest.raises(exc.TaqnyatDeliveryUnknownError):
         asyncio.run(TaqnyatVoiceNotifier(audio_url=AUDIO, recipients=["966500000000"]).async_notify({}))
     assert len(sandbox.received("voice")) == 1
+
+
+class _Unreachable:
+    """A task state store whose API server is down: every call fails."""
+
+    def get(self, key, default=None):
+        raise RuntimeError("API server: 503 Service Unavailable")
+
+    def set(self, key, value, *, retention=None):
+        raise RuntimeError("API server: 503 Service Unavailable")
+
+
+@pytest.mark.parametrize("how", ["notify", "async_notify"])
+def test_a_ledger_that_cannot_be_reached_does_not_drop_the_alert(sandbox, caplog, capfd, how):
+    """An alert matters more than its ledger: the call goes out once, and a warning says why unledgered."""
+    from types import SimpleNamespace
+
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="t", map_index=-1, try_number=1, max_tries=1)
+    context = {"ti": ti, "task_state_store": _Unreachable()}
+    notifier = TaqnyatVoiceNotifier(audio_url=AUDIO, recipients=["966500000000"])
+    notifier.render_template_fields = lambda context, jinja_env=None: None  # nothing to render here
+    call = getattr(notifier, how)
+    with caplog.at_level("WARNING"):
+        asyncio.run(call(context)) if how == "async_notify" else call(context)
+    assert sandbox.called_numbers() == ["966500000000"]
+    # Airflow 3 logs through structlog (to the terminal), 2.11 through logging.
+    logged = capfd.readouterr()
+    text = logged.out + logged.err + "".join(r.getMessage() for r in caplog.records)
+    assert "The send ledger failed before anything was sent" in text
