@@ -48,6 +48,7 @@ from taqnyat_provider.responses import SendResult
 FORMAT_VERSION = 2
 DEFAULT_RETENTION_DAYS = 30
 SENDING, COMPLETE = "sending", "complete"
+VARIABLE_PREFIX = "taqnyat_ledger."
 
 
 class BatchState(str, enum.Enum):
@@ -305,6 +306,3 @@ def variable_space(*, dag_id: str, run_id: str, task_id: str, map_index: int, sc
     """
     who = json.dumps([dag_id, run_id, task_id, map_index, scope], separators=(",", ":"))
     return f"{VARIABLE_PREFIX}{hashlib.sha256(who.encode()).hexdigest()[:40]}"
-
-
-VARIABLE_PREFIX = "taqnyat_ledger."
