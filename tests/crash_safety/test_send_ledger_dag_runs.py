@@ -348,24 +348,28 @@ def test_a_ledger_read_that_fails_stops_the_try_instead_of_reading_no_ledger(
 BACKFILL_DAG = """
 import datetime
 import pendulum
-from airflow.providers.common.compat.sdk import DAG
+from airflow.providers.common.compat.sdk import DAG, task
 from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
 
 with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2024, 1, 1), catchup=False) as dag:
-    # Runs first, stops at batch 3 (429s), and retries after `other` has succeeded.
+    # dag.test() runs every ready task of a pass, in no set order: "send" and "gate" run in the
+    # first pass, so "zz_other" (after "gate") runs in the second, while send's retry waits 8 s.
     TaqnyatVoiceOperator(
         task_id="send",
-        priority_weight=10,
         retries=1,
-        retry_delay=datetime.timedelta(seconds=4),
+        retry_delay=datetime.timedelta(seconds=8),
         audio_url="https://cdn.example.com/alert.mp3",
         recipients={recipients!r},
         batch_size=1,
     )
+
+    @task
+    def gate():
+        pass
+
     # Another task's successful send: the old ledger swept every entry dated over 30 days back here.
-    TaqnyatVoiceOperator(
-        task_id="zz_other",  # after "send" on 2.11, whose dag.test runs ready tasks by id
-        priority_weight=1,
+    gate() >> TaqnyatVoiceOperator(
+        task_id="zz_other",
         audio_url="https://cdn.example.com/alert.mp3",
         recipients={others!r},
     )
