@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import procs
-from test_matrix import AIRFLOW3_CONSTRAINTS, MATRIX, ROOT, check_wheel_is_tested, the_wheel, uv
+from test_matrix import AIRFLOW3_CONSTRAINTS, DIST, MATRIX, ROOT, check_wheel_is_tested
 
 PACKAGE = "airflow-provider-taqnyat"
 
@@ -52,7 +52,7 @@ def airflow(venv: Path, env: dict[str, str], cwd: str, *args: str) -> subprocess
 
 
 def main() -> None:
-    wheel = the_wheel()
+    wheel = procs.the_wheel(DIST)
     version = wheel.name.split("-")[1]
     say(f"checking {wheel.name} and its sdist")
     # PyPI's own checks: the metadata is valid and the long description (the README) renders.
@@ -70,10 +70,12 @@ def main() -> None:
     MATRIX.mkdir(exist_ok=True)
     base_env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
     constraints = ["-c", str(AIRFLOW3_CONSTRAINTS)]
-    subprocess.run([uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, env=base_env)
+    subprocess.run(
+        [procs.uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True, env=base_env
+    )
     subprocess.run(
         [
-            uv(),
+            procs.uv(),
             "pip",
             "install",
             "--quiet",
