@@ -122,7 +122,7 @@ test-docs: dist
 test: lint typecheck docs test-airflow3 test-airflow2 test-e2e test-e2e-celery test-chaos test-ui bench-short test-floors test-python test-dist test-docs
 
 test-fast: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/unit
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/core
 
 demo: venv
 	$(BIN)/python tools/demo.py

@@ -785,7 +785,7 @@ Measured on {date}: {machine}.
 
 - **Parse cost.** DAG files import the operator modules on every parse. The provider's modules
   import no HTTP stack (requests, aiohttp, urllib3), no `phonenumbers` and not the hook: those load
-  when a task runs. A test (`tests/unit/test_provider_info.py`) keeps it that way.
+  when a task runs. A test (`tests/providers/test_provider_info.py`) keeps it that way.
 - **Hook overhead.** Around the same `requests` session a raw client uses, `send_voice` checks and
   normalizes its arguments, keeps the send in a send ledger, parses the loose answer and writes two
   INFO lines ("Sending ...", "Batch 1 of 1 delivered ..."). The two log lines are most of what is

@@ -55,7 +55,7 @@ def _exception_classes() -> list[type]:
         for value in vars(exceptions).values()
         if isinstance(value, type)
         and issubclass(value, BaseException)
-        and value.__module__ == exceptions.__name__
+        and value.__name__ in exceptions.__all__
         and not value.__name__.startswith("_")
     ]
 
@@ -123,7 +123,7 @@ def setup(app: Any) -> None:
 
 def _write_error_table() -> None:
     """The error-code page's table, from the same catalog the exceptions and the sandbox use."""
-    from taqnyat_provider.error_codes import CATALOG
+    from taqnyat_provider.core.error_codes import CATALOG
     from taqnyat_provider.exceptions import API_ERRORS_BY_CODE
 
     rows = [

@@ -1,7 +1,7 @@
 """
 Where the provider's plain errors meet Airflow's retry semantics.
 
-The core raises :class:`~taqnyat_provider.exceptions.TaqnyatError` subclasses that say whether
+The core raises :class:`~taqnyat_provider.core.errors.TaqnyatError` subclasses that say whether
 another try may cure them (``retryable``). Airflow only knows ``AirflowFailException`` (fail now)
 and any other exception (retry while retries remain), so the operators and the sensor run their
 work inside :func:`airflow_semantics`, which re-raises each error as the one Airflow acts on, with
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from taqnyat_provider.exceptions import TaqnyatError
+from taqnyat_provider.core.errors import TaqnyatError
 
 
 def to_airflow(error: TaqnyatError) -> AirflowException:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from taqnyat_provider import __version__
-from taqnyat_provider.connection_settings import CONN_TYPE, FIELD_LABELS
+from taqnyat_provider.core.connection_settings import CONN_TYPE, FIELD_LABELS
 
 HIDDEN_FIELDS = ("login", "schema")
 """Hidden standard fields. ``extra`` stays: Airflow 3.3's form shows its JSON box for every type."""
@@ -48,7 +48,7 @@ class ExtraField:
 
     @property
     def label(self) -> str:
-        """As errors about the field name it (:data:`~taqnyat_provider.connection_settings.FIELD_LABELS`)."""
+        """As errors about the field name it (:data:`~taqnyat_provider.core.connection_settings.FIELD_LABELS`)."""
         return FIELD_LABELS[self.name]
 
     @property

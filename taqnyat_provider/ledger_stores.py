@@ -23,7 +23,7 @@ backend is queried per batch. Complete entries are removed, by a later successfu
 deletes them. Airflow 3.0 to 3.2 cannot list Variables from a task: there nothing is swept (see the
 delivery docs for the one command that does it).
 
-Entries hold no token and no phone numbers but rejected ones (see :mod:`taqnyat_provider.ledger`).
+Entries hold no token and no phone numbers but rejected ones (see :mod:`taqnyat_provider.core.ledger`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from taqnyat_provider.ledger import (
+from taqnyat_provider.core.ledger import (
     COMPLETE,
     DEFAULT_RETENTION_DAYS,
     VARIABLE_PREFIX,
@@ -48,7 +48,7 @@ TASK_STATE_SPACE = "taqnyat"
 
 
 class TaskStateLedgerStore:
-    """A :class:`~taqnyat_provider.ledger.LedgerStore` on a task instance's ``task_state_store``."""
+    """A :class:`~taqnyat_provider.core.ledger.LedgerStore` on a task instance's ``task_state_store``."""
 
     blocking = True
 
@@ -70,7 +70,7 @@ class TaskStateLedgerStore:
 
 
 class VariableLedgerStore:
-    """A :class:`~taqnyat_provider.ledger.LedgerStore` on Airflow Variables (before Airflow 3.3)."""
+    """A :class:`~taqnyat_provider.core.ledger.LedgerStore` on Airflow Variables (before Airflow 3.3)."""
 
     blocking = True
 
@@ -155,7 +155,7 @@ def task_ledger(context: Any, token: str, scope: str = "send") -> Ledger:
     The ledger of this task instance's send (``scope`` tells apart several sends of one task).
 
     ``token`` is the connection's: it keys the entry's digest (see
-    :func:`~taqnyat_provider.ledger.ledger_secret`).
+    :func:`~taqnyat_provider.core.ledger.ledger_secret`).
     """
     ti = context["ti"]
     map_index = ti.map_index if ti.map_index is not None else -1

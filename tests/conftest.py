@@ -59,7 +59,7 @@ def sandbox(taqnyat_sandbox):
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Make the hooks' backoff near-instant, so retry tests measure counts, not sleep."""
-    from taqnyat_provider import retry
+    from taqnyat_provider.core import retry
 
     monkeypatch.setattr(
         retry,

@@ -55,12 +55,13 @@ PYTHONS_ABOVE_FLOOR = ("3.12", "3.13")
 
 # Unit tests and real DAG runs (dag.test() against the sandbox), about a minute on 2 cores.
 TESTS = (
-    "tests/unit",
+    "tests/core",
+    "tests/providers/test_provider_info.py",
     "tests/operators/test_voice.py",
     "tests/hooks/test_taqnyat.py",
     # A time budget, not a compatibility check: the main suite holds it; here it only measures how
     # busy the two cores are while these environments are being built.
-    "--deselect=tests/unit/test_parsing_fuzz.py::test_a_megabyte_parses_in_under_50_ms",
+    "--deselect=tests/core/test_parsing_fuzz.py::test_a_megabyte_parses_in_under_50_ms",
 )
 
 # Only what the tests above need, at the versions the main environment pins, so every environment

@@ -1,8 +1,8 @@
 """
-The audio preflight's transport: performs :mod:`taqnyat_provider.audio_check`'s probes with ``requests``.
+The audio preflight's transport: performs :mod:`taqnyat_provider.core.audio_check`'s probes with ``requests``.
 
 The probes take the connection's network settings — its proxies, whether the environment applies
-(``trust_env``), its TLS verification — from :mod:`~taqnyat_provider.network_route`, for each URL
+(``trust_env``), its TLS verification — from :mod:`~taqnyat_provider.hooks.network_route`, for each URL
 they request, because the worker reaches the audio host the way it reaches the API; they never
 take its token. Each probe is one request on a session of its own,
 with no credentials of any kind: no ``Authorization`` header, no ``.netrc`` (a no-op auth), no
@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from taqnyat_provider import audio_check
-from taqnyat_provider.audio_check import SNIFF_BYTES, AudioReport, Probe, refuse_internal_host
-from taqnyat_provider.connection_settings import ConnectionSettings
+from taqnyat_provider.core import audio_check
+from taqnyat_provider.core.audio_check import SNIFF_BYTES, AudioReport, Probe, refuse_internal_host
+from taqnyat_provider.core.connection_settings import ConnectionSettings
+from taqnyat_provider.core.steps import Answer, Failure, TransportError
+from taqnyat_provider.hooks.network_route import network_route
 from taqnyat_provider.hooks.sync_transport import flight, tracking_session
 from taqnyat_provider.hooks.transport import BASE_HEADERS, DEADLINE_FACTOR, mask_proxy_password
-from taqnyat_provider.network_route import network_route
-from taqnyat_provider.steps import Answer, Failure, TransportError
 
 PROBE_HEADERS = {"Accept": "*/*", "User-Agent": BASE_HEADERS["User-Agent"]}
 

@@ -29,8 +29,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from taqnyat_provider.core.steps import Failure
 from taqnyat_provider.hooks.transport import requests_failure
-from taqnyat_provider.steps import Failure
 
 
 class Flight:

@@ -3,7 +3,7 @@ The Taqnyat hook: a thin ``requests`` transport over the pure core.
 
 ``TaqnyatHook`` only knows how to perform one request, one wait and one blocking call; what to
 send, when to retry and how a batched send is kept in the send ledger are the core's steps
-(:mod:`taqnyat_provider.steps`). Its asyncio twin is
+(:mod:`taqnyat_provider.core.steps`). Its asyncio twin is
 :class:`~taqnyat_provider.hooks.taqnyat_async.TaqnyatAsyncHook`. The hook owns its HTTP session, as
 the Slack provider owns its client: the http provider's private session plumbing is not used.
 """
@@ -17,9 +17,25 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
-from taqnyat_provider import responses
-from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
-from taqnyat_provider.delivery import DeliveryReport
+from taqnyat_provider.core.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
+from taqnyat_provider.core.delivery import DeliveryReport
+from taqnyat_provider.core.endpoints.sms import SmsMessage
+from taqnyat_provider.core.endpoints.voice import VoiceCall
+from taqnyat_provider.core.loose_json import MAX_BODY_BYTES
+from taqnyat_provider.core.retry import RetryPolicy
+from taqnyat_provider.core.sending import SendResult
+from taqnyat_provider.core.steps import (
+    Answer,
+    Call,
+    Failure,
+    Request,
+    Step,
+    Steps,
+    TransportError,
+    Wait,
+    drive,
+)
+from taqnyat_provider.hooks.network_route import network_route, tls_context
 from taqnyat_provider.hooks.sync_transport import flight, tracking_session
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
@@ -32,21 +48,6 @@ from taqnyat_provider.hooks.transport import (
     is_certificate_error,
     mask_proxy_password,
     read_settings,
-)
-from taqnyat_provider.messages import SmsMessage, VoiceCall
-from taqnyat_provider.network_route import network_route, tls_context
-from taqnyat_provider.responses import MAX_BODY_BYTES
-from taqnyat_provider.retry import RetryPolicy
-from taqnyat_provider.steps import (
-    Answer,
-    Call,
-    Failure,
-    Request,
-    Step,
-    Steps,
-    TransportError,
-    Wait,
-    drive,
 )
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
     One ``requests`` session serves every call of the hook and reuses its connection (HTTP/1.1
     keep-alive: urllib3's pool keeps the socket open between requests), so a batched send opens one
     connection. Reads are retried with backoff; sends only when provably not processed
-    (see :mod:`taqnyat_provider.retry`), and a batched send is kept in a send ledger
-    (see :mod:`taqnyat_provider.delivery`). The connection's ``timeout`` bounds the connect (TLS
+    (see :mod:`taqnyat_provider.core.retry`), and a batched send is kept in a send ledger
+    (see :mod:`taqnyat_provider.core.delivery`). The connection's ``timeout`` bounds the connect (TLS
     handshake included) and each wait for a byte; the whole request, answer body included, ends
     within twice that (``DEADLINE_FACTOR``), as in the async hook: "timed out", so "delivery
     unknown" for a send whose request was written, retried for a read.
@@ -188,7 +189,7 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
     def _deliver_message(self, message: VoiceCall | SmsMessage, **options: Any) -> DeliveryReport:
         return self.deliver(message.prepare(self.settings), **options)
 
-    def send_voice(self, audio_url: str, caller_id: str | None, recipients: Any) -> responses.SendResult:
+    def send_voice(self, audio_url: str, caller_id: str | None, recipients: Any) -> SendResult:
         """Place voice calls in one request (``POST /voiceSend.php/``, at most 1000 recipients)."""
         prepared = VoiceCall(audio_url, recipients, caller_id).prepare(self.settings)
         [result] = self.deliver(prepared, max(len(prepared.recipients), 1)).results

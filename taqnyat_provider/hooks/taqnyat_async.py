@@ -6,7 +6,7 @@ first use must not stall it: importing this module loads no HTTP library, and th
 call loads ``aiohttp``, Airflow's async connection helpers and ``phonenumbers`` in a worker thread
 (:func:`load_async_stack`) while the loop goes on serving everyone else.
 
-Its proxy and TLS come from :mod:`~taqnyat_provider.network_route`, as the sync hook's do, worked
+Its proxy and TLS come from :mod:`~taqnyat_provider.hooks.network_route`, as the sync hook's do, worked
 out once per hook (in a worker thread when it reads the environment or a CA file). The ``aiohttp``
 session itself never trusts the environment: it would add a ``.netrc`` entry's login and password
 to each request (and refuse each request that carries the Bearer header).
@@ -22,7 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from taqnyat_provider.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
+from taqnyat_provider.core.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
+from taqnyat_provider.core.loose_json import MAX_BODY_BYTES
+from taqnyat_provider.core.steps import (
+    Answer,
+    Call,
+    Request,
+    Step,
+    Steps,
+    TransportError,
+    Wait,
+    adrive,
+)
+from taqnyat_provider.hooks.network_route import network_route, tls_context
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
@@ -35,25 +47,14 @@ from taqnyat_provider.hooks.transport import (
     mask_proxy_password,
     read_settings,
 )
-from taqnyat_provider.network_route import network_route, tls_context
-from taqnyat_provider.responses import MAX_BODY_BYTES
-from taqnyat_provider.steps import (
-    Answer,
-    Call,
-    Request,
-    Step,
-    Steps,
-    TransportError,
-    Wait,
-    adrive,
-)
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from taqnyat_provider.delivery import DeliveryReport
-    from taqnyat_provider.messages import SmsMessage, VoiceCall
-    from taqnyat_provider.retry import RetryPolicy
+    from taqnyat_provider.core.delivery import DeliveryReport
+    from taqnyat_provider.core.endpoints.sms import SmsMessage
+    from taqnyat_provider.core.endpoints.voice import VoiceCall
+    from taqnyat_provider.core.retry import RetryPolicy
 
 ASYNC_STACK = (
     "aiohttp",
@@ -104,7 +105,7 @@ async def load_async_stack() -> None:
 def request_options(settings: ConnectionSettings) -> dict[str, Any]:
     """
     What every request of an async hook passes besides the call itself: the proxy and TLS of
-    :func:`~taqnyat_provider.network_route.network_route`, with a CA bundle loaded (blocking: it
+    :func:`~taqnyat_provider.hooks.network_route.network_route`, with a CA bundle loaded (blocking: it
     reads the file or folder), and no redirects. A proxy's password (the environment's, too) is
     masked in logs.
     """

@@ -17,15 +17,18 @@ from urllib.parse import unquote, urlsplit
 
 from airflow.providers.common.compat.sdk import mask_secret
 
-from taqnyat_provider import __version__, api
-from taqnyat_provider.connection_settings import ConnectionSettings, settings_from_connection
-from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, Delivery
-from taqnyat_provider.exceptions import TaqnyatConfigurationError
-from taqnyat_provider.ledger import Ledger
-from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
-from taqnyat_provider.network_route import Route
-from taqnyat_provider.retry import RetryPolicy, exchange
-from taqnyat_provider.steps import Failure, Request, Steps
+from taqnyat_provider import __version__
+from taqnyat_provider.core.connection_settings import ConnectionSettings, settings_from_connection
+from taqnyat_provider.core.delivery import DEFAULT_BATCH_SIZE, Delivery
+from taqnyat_provider.core.endpoints import account, sms_delete, status
+from taqnyat_provider.core.endpoints.sms import SmsMessage
+from taqnyat_provider.core.endpoints.voice import VoiceCall
+from taqnyat_provider.core.errors import TaqnyatConfigurationError
+from taqnyat_provider.core.ledger import Ledger
+from taqnyat_provider.core.retry import RetryPolicy, exchange
+from taqnyat_provider.core.sending import PreparedSend
+from taqnyat_provider.core.steps import Failure, Request, Steps
+from taqnyat_provider.hooks.network_route import Route
 
 if TYPE_CHECKING:
     import requests
@@ -40,7 +43,7 @@ included; the connect (TLS handshake included) and each wait for a byte are boun
 
 
 def policy_or_default(policy: RetryPolicy | None) -> RetryPolicy:
-    from taqnyat_provider import retry
+    from taqnyat_provider.core import retry
 
     return policy or retry.DEFAULT_RETRY_POLICY
 
@@ -203,8 +206,8 @@ def aiohttp_failure(error: BaseException) -> Failure:
 
 class TaqnyatCalls:
     """
-    The API calls both hooks expose, each one core generator (:mod:`taqnyat_provider.api`,
-    :mod:`taqnyat_provider.delivery`) handed to the hook's ``run_steps``: the sync hook returns the
+    The API calls both hooks expose, each one core generator (:mod:`taqnyat_provider.core.endpoints.status`,
+    :mod:`taqnyat_provider.core.delivery`) handed to the hook's ``run_steps``: the sync hook returns the
     result, the async hook an awaitable of it. A hook adds ``run_steps`` and ``_deliver_message``.
     """
 
@@ -237,19 +240,19 @@ class TaqnyatCalls:
 
     def get_system_status(self) -> Any:
         """Read ``GET /system/status/``; it needs no authorization, so no token is sent."""
-        return self.run_steps(api.system_status(self.policy, self.log))
+        return self.run_steps(status.system_status(self.policy, self.log))
 
     def get_balance(self) -> Any:
         """Read the account balance (``GET /account/balance``): authenticated, read-only and free."""
-        return self.run_steps(api.balance(self.policy, self.log))
+        return self.run_steps(account.balance(self.policy, self.log))
 
     def get_senders(self) -> Any:
         """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
-        return self.run_steps(api.senders(self.policy, self.log))
+        return self.run_steps(account.senders(self.policy, self.log))
 
     def delete_scheduled_sms(self, delete_id: int | str) -> Any:
         """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
-        return self.run_steps(api.delete_scheduled_sms(delete_id, self.policy, self.log))
+        return self.run_steps(sms_delete.delete_scheduled_sms(delete_id, self.policy, self.log))
 
     def place_voice_calls(
         self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any

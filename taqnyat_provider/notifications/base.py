@@ -7,23 +7,25 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.notifier import BaseNotifier
 
-from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
-from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE
-from taqnyat_provider.dry_run import (
+from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
+from taqnyat_provider.core.delivery import DEFAULT_BATCH_SIZE
+from taqnyat_provider.core.dry_run import (
     announce,
     check_max_recipients,
     enforce_max_recipients,
     read_dry_run,
     rehearsal,
 )
-from taqnyat_provider.exceptions import LedgerUnavailableError
+from taqnyat_provider.core.errors import LedgerUnavailableError
 from taqnyat_provider.version_compat import notifier_init_kwargs
 
 if TYPE_CHECKING:
+    from taqnyat_provider.core.endpoints.sms import SmsMessage
+    from taqnyat_provider.core.endpoints.voice import VoiceCall
+    from taqnyat_provider.core.ledger import Ledger
+    from taqnyat_provider.core.sending import PreparedSend
     from taqnyat_provider.hooks.taqnyat import TaqnyatHook
     from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
-    from taqnyat_provider.ledger import Ledger
-    from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
 
 
 class TaqnyatNotifier(BaseNotifier):
@@ -100,7 +102,7 @@ class TaqnyatNotifier(BaseNotifier):
         ti = context.get("ti") if hasattr(context, "get") else None
         if ti is None or not all(hasattr(ti, name) for name in ("dag_id", "run_id", "task_id", "try_number")):
             return None
-        from taqnyat_provider.ledger import digest, ledger_secret
+        from taqnyat_provider.core.ledger import digest, ledger_secret
         from taqnyat_provider.ledger_stores import task_ledger
 
         send = digest(prepared.canonical(self.batch_size), ledger_secret(token))[:16]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from taqnyat_provider.notifications.base import TaqnyatNotifier
 
 if TYPE_CHECKING:
-    from taqnyat_provider.messages import SmsMessage
+    from taqnyat_provider.core.endpoints.sms import SmsMessage
 
 
 class TaqnyatSmsNotifier(TaqnyatNotifier):
@@ -32,7 +32,7 @@ class TaqnyatSmsNotifier(TaqnyatNotifier):
         self.sender = sender
 
     def message(self) -> SmsMessage:
-        from taqnyat_provider.messages import SmsMessage
+        from taqnyat_provider.core.endpoints.sms import SmsMessage
 
         return SmsMessage(self.body, self.recipients, self.sender, default_region=self.default_region)
 

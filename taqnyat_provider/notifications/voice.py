@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from taqnyat_provider.notifications.base import TaqnyatNotifier
 
 if TYPE_CHECKING:
-    from taqnyat_provider.messages import VoiceCall
+    from taqnyat_provider.core.endpoints.voice import VoiceCall
 
 
 class TaqnyatVoiceNotifier(TaqnyatNotifier):
@@ -40,7 +40,7 @@ class TaqnyatVoiceNotifier(TaqnyatNotifier):
         self.caller_id = caller_id
 
     def message(self) -> VoiceCall:
-        from taqnyat_provider.messages import VoiceCall
+        from taqnyat_provider.core.endpoints.voice import VoiceCall
 
         return VoiceCall(self.audio_url, self.recipients, self.caller_id, self.default_region)
 

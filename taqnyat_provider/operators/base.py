@@ -9,33 +9,35 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
 
-from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
-from taqnyat_provider.delivery import DEFAULT_BATCH_SIZE, check_batch_size, check_on_unknown
-from taqnyat_provider.dry_run import (
+from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
+from taqnyat_provider.core.delivery import DEFAULT_BATCH_SIZE, check_batch_size, check_on_unknown
+from taqnyat_provider.core.dry_run import (
     announce,
     check_max_recipients,
     enforce_max_recipients,
     read_dry_run,
     rehearsal,
 )
-from taqnyat_provider.exceptions import (
+from taqnyat_provider.core.errors import (
     IncompleteDeliveryError,
     InvalidInputError,
     TaqnyatBelowMinimumBalanceError,
     TaqnyatRecipientsRejectedError,
     sample,
 )
-from taqnyat_provider.lateness import describe, how_late, read_max_lateness
-from taqnyat_provider.quiet_hours import DEFAULT_TIMEZONE, QuietHours, read_urgent
+from taqnyat_provider.core.lateness import describe, how_late, read_max_lateness
+from taqnyat_provider.core.quiet_hours import DEFAULT_TIMEZONE, QuietHours, read_urgent
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from taqnyat_provider.delivery import DeliveryReport
+    from taqnyat_provider.core.delivery import DeliveryReport
+    from taqnyat_provider.core.endpoints.account import Balance
+    from taqnyat_provider.core.endpoints.sms import SmsMessage
+    from taqnyat_provider.core.endpoints.voice import VoiceCall
+    from taqnyat_provider.core.ledger import Ledger
+    from taqnyat_provider.core.sending import PreparedSend
     from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-    from taqnyat_provider.ledger import Ledger
-    from taqnyat_provider.messages import PreparedSend, SmsMessage, VoiceCall
-    from taqnyat_provider.responses import Balance
 
 PARTIAL_RESULT_XCOM_KEY = "partial_delivery"
 TIMING_TEMPLATE_FIELDS: tuple[str, ...] = ("quiet_hours", "quiet_hours_timezone", "urgent")
@@ -240,7 +242,7 @@ class TaqnyatSendOperator(BaseOperator):
         Whether an earlier try already began this send or deferred it for quiet hours: then it is
         finished, never skipped as late nor held again. An unreadable ledger stops the try (retryable).
         """
-        from taqnyat_provider.exceptions import LedgerUnavailableError
+        from taqnyat_provider.core.errors import LedgerUnavailableError
         from taqnyat_provider.ledger_stores import send_started
 
         try:

@@ -10,7 +10,7 @@ from taqnyat_provider.operators.base import SEND_TEMPLATE_FIELDS, TaqnyatSendOpe
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from taqnyat_provider.messages import SmsMessage
+    from taqnyat_provider.core.endpoints.sms import SmsMessage
 
 
 class TaqnyatSmsOperator(TaqnyatSendOperator):
@@ -77,7 +77,7 @@ class TaqnyatSmsOperator(TaqnyatSendOperator):
         return True
 
     def message(self) -> SmsMessage:
-        from taqnyat_provider.messages import SmsMessage
+        from taqnyat_provider.core.endpoints.sms import SmsMessage
 
         return SmsMessage(
             self.body, self.recipients, self.sender, self.scheduled_at, self.delete_id, self.default_region

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from taqnyat_provider.audio_check import DEFAULT_TIMEOUT_SECONDS
+from taqnyat_provider.core.audio_check import DEFAULT_TIMEOUT_SECONDS
 from taqnyat_provider.operators.base import SEND_TEMPLATE_FIELDS, TaqnyatSendOperator
 
 if TYPE_CHECKING:
-    from taqnyat_provider.connection_settings import ConnectionSettings
+    from taqnyat_provider.core.connection_settings import ConnectionSettings
+    from taqnyat_provider.core.endpoints.voice import VoiceCall
+    from taqnyat_provider.core.sending import PreparedSend
     from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-    from taqnyat_provider.messages import PreparedSend, VoiceCall
 
 CHECK_AUDIO_CHOICES = (True, False, "always")
 
@@ -20,7 +21,7 @@ def sandbox_connection(settings: ConnectionSettings) -> bool:
     """A plain-http loopback API base URL: the sandbox (or a local forwarder, rarely)."""
     from urllib.parse import urlsplit
 
-    from taqnyat_provider.connection_settings import is_loopback_host
+    from taqnyat_provider.core.connection_settings import is_loopback_host
 
     parts = urlsplit(settings.base_url)
     return parts.scheme == "http" and is_loopback_host(parts.hostname)
@@ -44,7 +45,7 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
         fetches no audio) only audio on loopback hosts is checked, so offline tests stay offline;
         ``"always"`` checks there too; ``False`` never checks (a worker that cannot reach the
         audio host while Taqnyat can). No credential is ever sent to the audio host, and a
-        redirect to another host fails the check (see :mod:`taqnyat_provider.audio_check`).
+        redirect to another host fails the check (see :mod:`taqnyat_provider.core.audio_check`).
     :param audio_check_timeout: Seconds to wait for each answer of the audio host (default 5); each
         request of the check ends within twice that.
     :param allow_private_audio_host: The check refuses, before connecting, an ``audio_url`` (or a
@@ -95,8 +96,8 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
         """The audio check (``check_audio``): raises before anyone is called when the file is unusable."""
         from urllib.parse import urlsplit
 
-        from taqnyat_provider.audio_check import shown_url
-        from taqnyat_provider.connection_settings import is_loopback_host
+        from taqnyat_provider.core.audio_check import shown_url
+        from taqnyat_provider.core.connection_settings import is_loopback_host
         from taqnyat_provider.hooks.audio import check_audio_url
 
         if self.check_audio is False:
@@ -126,6 +127,6 @@ class TaqnyatVoiceOperator(TaqnyatSendOperator):
         self.log.info("Audio check: %s", report.describe())
 
     def message(self) -> VoiceCall:
-        from taqnyat_provider.messages import VoiceCall
+        from taqnyat_provider.core.endpoints.voice import VoiceCall
 
         return VoiceCall(self.audio_url, self.recipients, self.caller_id, self.default_region)

@@ -2,7 +2,7 @@
 The error answers the sandbox gives, copied from the Taqnyat API reference and nothing else.
 
 The sandbox stands in for the real service, so it must not borrow the client's table
-(``taqnyat_provider.error_codes``): a wrong code or text there would then be answered back by the
+(``taqnyat_provider.core.error_codes``): a wrong code or text there would then be answered back by the
 sandbox and every test against it would agree with the mistake. ``tests/sandbox/test_independence.py``
 checks that the two tables, written apart, say the same thing.
 

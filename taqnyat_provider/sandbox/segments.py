@@ -1,7 +1,7 @@
 """
 How many SMS parts the sandbox bills for a body (the ``msgLength`` of its answer), from GSM 03.38.
 
-Written here and not imported from the client (``taqnyat_provider.sms``): the sandbox plays the
+Written here and not imported from the client (``taqnyat_provider.core.sms_text``): the sandbox plays the
 network, so a counting mistake in the client must show up as a disagreement, not be echoed back.
 ``tests/sandbox/test_independence.py`` compares the two on a corpus.
 

@@ -15,8 +15,8 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
-from taqnyat_provider.exceptions import TaqnyatConfigurationError, TaqnyatError
+from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
+from taqnyat_provider.core.errors import TaqnyatConfigurationError, TaqnyatError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -51,8 +51,8 @@ class TaqnyatStatusSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from taqnyat_provider.airflow_errors import to_airflow
+        from taqnyat_provider.core.retry import RetryPolicy
         from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-        from taqnyat_provider.retry import RetryPolicy
 
         # Each poke is already a retry: one attempt per poke keeps the cadence at poke_interval.
         hook = TaqnyatHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))

@@ -13,8 +13,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from taqnyat_provider.connection_settings import DEFAULT_CONN_ID
-from taqnyat_provider.exceptions import TaqnyatConfigurationError, TaqnyatError
+from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
+from taqnyat_provider.core.errors import TaqnyatConfigurationError, TaqnyatError
 
 STATUS_SUCCESS = "success"
 STATUS_ERROR = "error"
@@ -73,7 +73,7 @@ class TaqnyatStatusTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             hooks = await _import_off_the_loop(HOOK_MODULE)
-            from taqnyat_provider.retry import RetryPolicy  # loaded with the hook
+            from taqnyat_provider.core.retry import RetryPolicy  # loaded with the hook
 
             # Each poll is already a retry: one attempt per poll keeps the cadence at poll_interval.
             hook = hooks.TaqnyatAsyncHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))

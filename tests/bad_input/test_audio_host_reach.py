@@ -16,7 +16,7 @@ import threading
 import pytest
 
 from taqnyat_provider import exceptions as exc
-from taqnyat_provider.connection_settings import ConnectionSettings
+from taqnyat_provider.core.connection_settings import ConnectionSettings
 from taqnyat_provider.hooks.audio import check_audio_url
 
 PRODUCTION = ConnectionSettings(base_url="https://api.taqnyat.sa", token="the-token")

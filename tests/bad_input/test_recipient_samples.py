@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from taqnyat_provider.core.recipients import normalize_caller_id, normalize_recipients
 from taqnyat_provider.exceptions import SAMPLE_SIZE, InvalidInputError, InvalidRecipientsError
-from taqnyat_provider.recipients import normalize_caller_id, normalize_recipients
 from tests.dag_runner import run_dag
 
 LIMIT = 2048  # bytes: a message one can read in a task log

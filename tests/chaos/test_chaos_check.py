@@ -251,16 +251,22 @@ def test_a_lost_answer_as_the_delivery_engine_reports_it_accounts_for_every_numb
     The engine's own error and partial_delivery (the lost batch listed as maybe reached, since 0.3.0):
     the batch is maybe reached, the later ones not sent, nobody unaccounted.
     """
-    from taqnyat_provider.delivery import Delivery
-    from taqnyat_provider.ledger import Ledger, MemoryLedgerStore
-    from taqnyat_provider.messages import PreparedSend
-    from taqnyat_provider.retry import RetryPolicy
-    from taqnyat_provider.steps import Failure, TransportError, drive
-    from tests.unit.test_delivery import Api
+    from taqnyat_provider.core.delivery import Delivery
+    from taqnyat_provider.core.ledger import Ledger, MemoryLedgerStore
+    from taqnyat_provider.core.retry import RetryPolicy
+    from taqnyat_provider.core.sending import PreparedSend, parse_send_response
+    from taqnyat_provider.core.steps import Failure, TransportError, drive
+    from tests.core.test_delivery import Api
 
     batches = CALL.batches
     api = Api({batches[lost - 1][0]: [TransportError(Failure.DROPPED, "reset")]})
-    prepared = PreparedSend("voiceSend.php/", {"audioUrl": AUDIO}, list(CALL.recipients), "a voice call")
+    prepared = PreparedSend(
+        "voiceSend.php/",
+        {"audioUrl": AUDIO},
+        list(CALL.recipients),
+        "a voice call",
+        parse=parse_send_response,
+    )
     delivery = Delivery(
         prepared, 2, ledger=Ledger(MemoryLedgerStore(), "taqnyat.send"), policy=RetryPolicy(max_attempts=1)
     )

@@ -216,7 +216,7 @@ def ledger_rows(outcome, task_id: str = "send", map_index: int = -1) -> dict[str
             return {row.key: json.loads(row.value) for row in rows}
     from airflow.models.variable import Variable
 
-    from taqnyat_provider.ledger import variable_space
+    from taqnyat_provider.core.ledger import variable_space
 
     space = variable_space(dag_id=outcome.dag_id, run_id=outcome.run_id, task_id=task_id, map_index=map_index)
     with create_session() as session:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from taqnyat_provider import error_codes
+from taqnyat_provider.core import error_codes
 from tests.dag_runner import run_dag
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ import time
 import pytest
 
 from taqnyat_provider import exceptions as exc
+from taqnyat_provider.core.retry import RetryPolicy
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
-from taqnyat_provider.retry import RetryPolicy
 from tests.hooks.running import call_async, call_sync
 
 TOKEN = "stall-test-token"

@@ -9,8 +9,8 @@ import socket
 import pytest
 
 from taqnyat_provider import exceptions as exc
+from taqnyat_provider.core.endpoints.voice import VoiceCall
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-from taqnyat_provider.messages import VoiceCall
 from tests.hooks.running import run_async_hook
 
 AUDIO = "https://cdn.example.com/alert.mp3"

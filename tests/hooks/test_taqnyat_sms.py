@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from taqnyat_provider import exceptions as exc
+from taqnyat_provider.core.endpoints.account import Sender
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
-from taqnyat_provider.responses import Sender
 from tests.hooks.running import run_async_hook
 
 ALICE, BOB, CAROL = "966500000000", "966512345678", "966551234567"

@@ -25,10 +25,10 @@ import pytest
 from aiohttp import web
 
 from taqnyat_provider import exceptions as exc
-from taqnyat_provider.connection_settings import settings_from_connection
+from taqnyat_provider.core.connection_settings import settings_from_connection
+from taqnyat_provider.hooks.network_route import Route, network_route
 from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
-from taqnyat_provider.network_route import Route, network_route
 from taqnyat_provider.sandbox import SandboxServer
 from taqnyat_provider.sandbox.app import create_app
 from tests.hooks.running import run_async_hook

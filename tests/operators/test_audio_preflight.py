@@ -156,7 +156,7 @@ def test_against_the_sandbox_audio_elsewhere_is_not_checked_unless_always(sandbo
 
 def test_no_netrc_credentials_reach_the_audio_host(sandbox, tmp_path, monkeypatch):
     """Even where the environment applies (``trust_env``) and a .netrc names the audio host."""
-    from taqnyat_provider.connection_settings import ConnectionSettings
+    from taqnyat_provider.core.connection_settings import ConnectionSettings
     from taqnyat_provider.hooks.audio import check_audio_url
 
     netrc = tmp_path / "netrc"

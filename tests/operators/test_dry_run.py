@@ -72,7 +72,7 @@ def ledger_keys(outcome: DagOutcome) -> list[str]:
             return [row.key for row in rows]
     from airflow.models.variable import Variable
 
-    from taqnyat_provider.ledger import variable_space
+    from taqnyat_provider.core.ledger import variable_space
 
     space = variable_space(dag_id=outcome.dag_id, run_id=outcome.run_id, task_id="send", map_index=-1)
     with create_session() as session:
@@ -130,9 +130,9 @@ def test_a_dry_run_posts_nothing_and_its_bodies_are_what_the_real_send_posts(san
 
 def test_dry_run_xcom_size_is_about_16_bytes_per_recipient():
     """What the docs promise about the XCom of a huge dry run (the bodies are always included)."""
-    from taqnyat_provider.connection_settings import ConnectionSettings
-    from taqnyat_provider.dry_run import rehearsal
-    from taqnyat_provider.messages import VoiceCall
+    from taqnyat_provider.core.connection_settings import ConnectionSettings
+    from taqnyat_provider.core.dry_run import rehearsal
+    from taqnyat_provider.core.endpoints.voice import VoiceCall
 
     numbers = [f"9665{i:08d}" for i in range(100_000)]
     settings = ConnectionSettings("http://127.0.0.1:1", "t", caller_id="966500000001")
@@ -168,7 +168,7 @@ def test_a_bad_dry_run_fails_when_the_dag_is_parsed(value):
 
 @pytest.mark.parametrize(("value", "expected"), [("True", True), ("false", False), ("", False), (1, True)])
 def test_dry_run_reads_what_a_template_renders(value, expected):
-    from taqnyat_provider.dry_run import read_dry_run
+    from taqnyat_provider.core.dry_run import read_dry_run
 
     assert read_dry_run(value) is expected
 
@@ -240,10 +240,10 @@ def test_a_late_scheduled_dry_run_reports_the_skip_instead_of_skipping(sandbox, 
 
 
 def test_the_dry_run_rules_are_pure_core():
-    """``taqnyat_provider.dry_run`` sits in the core: it imports neither Airflow nor an HTTP library."""
+    """``taqnyat_provider.core.dry_run`` sits in the core: it imports neither Airflow nor an HTTP library."""
     import subprocess
     import sys
 
-    code = "import sys, taqnyat_provider.dry_run; print(' '.join(sys.modules))"
+    code = "import sys, taqnyat_provider.core.dry_run; print(' '.join(sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert not {m for m in loaded.split() if m.split(".")[0] in ("airflow", "requests", "aiohttp", "urllib3")}

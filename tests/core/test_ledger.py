@@ -1,0 +1,440 @@
+"""
+The send ledger's layout and costs, on each store: one write per batch, bytes linear in the send,
+what is kept and for how long, the keyed digest, a failed "delivered" write, a person resolving an
+unknown batch, and every crash point between "in flight" and "delivered" on the Airflow stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+from decimal import Decimal
+
+import pytest
+
+from taqnyat_provider import ledger_stores
+from taqnyat_provider.core.delivery import Delivery
+from taqnyat_provider.core.ledger import (
+    BatchRecord,
+    Ledger,
+    MemoryLedgerStore,
+    key_id,
+    ledger_secret,
+    variable_space,
+)
+from taqnyat_provider.core.retry import RetryPolicy
+from taqnyat_provider.core.sending import SendResult
+from taqnyat_provider.core.steps import Call, Request, Wait, drive
+from taqnyat_provider.exceptions import (
+    DeliveryInterruptedError,
+    IncompleteDeliveryError,
+    LedgerMismatchError,
+    UnresolvedDeliveryError,
+)
+from tests.core.test_delivery import NUMBERS, Api, prepared
+
+log = logging.getLogger("test")
+POLICY = RetryPolicy(max_attempts=2, backoff_seconds=0)
+SECRET = ledger_secret("token-1")
+SPACE = "taqnyat.send"
+
+
+class FakeAccessor:
+    """Airflow's TaskStateStoreAccessor as the task sees it: JSON values, retention per key."""
+
+    def __init__(self):
+        self.rows: dict[str, tuple[str, object]] = {}
+
+    def get(self, key, default=None):
+        return json.loads(self.rows[key][0]) if key in self.rows else default
+
+    def set(self, key, value, *, retention=None):
+        self.rows[key] = (json.dumps(value), retention)
+
+
+class VariableTable(dict):
+    """The Variables store's two I/O functions over a dict (the metadata database)."""
+
+    def read(self, key):
+        return self.get(key)
+
+    def write(self, key, text, description=None):
+        self[key] = text
+        self.descriptions = {**getattr(self, "descriptions", {}), key: description}
+
+
+def task_state_store():
+    pytest.importorskip("airflow.sdk.execution_time.context", reason="the task state store is Airflow 3.3's")
+    return ledger_stores.TaskStateLedgerStore(FakeAccessor())
+
+
+@pytest.fixture
+def variables(monkeypatch):
+    table = VariableTable()
+    monkeypatch.setattr(ledger_stores, "_read_variable", table.read)
+    monkeypatch.setattr(ledger_stores, "_write_variable", table.write)
+    return table
+
+
+@pytest.fixture(params=["memory", "task_state_store", "variables"])
+def store(request, monkeypatch):
+    if request.param == "memory":
+        return MemoryLedgerStore()
+    if request.param == "task_state_store":
+        return task_state_store()
+    table = VariableTable()
+    monkeypatch.setattr(ledger_stores, "_read_variable", table.read)
+    monkeypatch.setattr(ledger_stores, "_write_variable", table.write)
+    return ledger_stores.VariableLedgerStore()
+
+
+def run(store, api, *, batch_size=1, epoch=0, try_number=1, on_unknown="fail", send=None, secret=SECRET):
+    delivery = Delivery(
+        send or prepared(),
+        batch_size,
+        ledger=Ledger(store, SPACE, epoch=epoch, try_number=try_number, secret=secret),
+        on_unknown=on_unknown,
+        policy=POLICY,
+        log=log,
+    )
+    return delivery, drive(delivery.steps(), api)
+
+
+class Counting:
+    """Wraps a store: counts and sizes each write, can fail chosen writes."""
+
+    def __init__(self, inner, fail_on=()):
+        self.inner, self.fail_on = inner, list(fail_on)
+        self.blocking = inner.blocking
+        self.writes: list[tuple[str, dict, bool]] = []
+
+    def get(self, key):
+        return self.inner.get(key)
+
+    def put(self, key, value, *, keep):
+        for predicate in self.fail_on:
+            if predicate(key, value):
+                raise OSError("API server: 503")
+        self.writes.append((key, json.loads(json.dumps(value)), keep))
+        self.inner.put(key, value, keep=keep)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cost: one durable write per batch, bytes linear in the send
+
+
+def test_a_send_writes_once_per_batch_plus_its_header_twice(store):
+    counting = Counting(store)
+    many = [f"9665000{n:05d}" for n in range(50)]
+    delivery, report = run(counting, Api(), send=prepared(many), batch_size=5)
+    assert report.accepted == many
+    keys = [key for key, _, _ in counting.writes]
+    # The header (naming batch 1 as next), batch 1..10 (each naming the next), the header again.
+    assert keys == [SPACE, *(f"{SPACE}.batch.{n:05d}" for n in range(1, 11)), SPACE]
+    assert [value.get("next") for _, value, _ in counting.writes] == [*range(1, 11), None, None]
+    assert delivery.writes == 12
+    kept = sum(
+        len(json.dumps(value, separators=(",", ":")))
+        for value in {k: v for k, v, _ in counting.writes}.values()
+    )
+    assert delivery.bytes_written <= 2 * kept
+
+
+def test_bytes_written_grow_linearly_not_quadratically():
+    sizes = {}
+    for batches in (10, 100, 1000):
+        numbers = [f"9665{n:08d}" for n in range(batches)]
+        delivery, _ = run(MemoryLedgerStore(), Api(), send=prepared(numbers))
+        sizes[batches] = delivery.bytes_written
+    assert sizes[1000] / sizes[100] < 11 and sizes[100] / sizes[10] < 11
+
+
+def test_the_account_line_says_writes_and_bytes(caplog):
+    with caplog.at_level(logging.INFO, logger="test"):
+        delivery, _ = run(MemoryLedgerStore(), Api())
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Send ledger:")]
+    assert (
+        line
+        == f"Send ledger: 6 writes, {delivery.bytes_written} bytes written, {sum(delivery._kept.values())} bytes kept"
+    )
+
+
+def test_a_delivery_without_a_ledger_has_no_ledger_steps():
+    steps = []
+
+    def api(step):
+        steps.append(step)
+        return Api()(step)
+
+    report = drive(Delivery(prepared(), 2, log=log).steps(), api)
+    assert [type(step) for step in steps] == [Request, Request]
+    assert report.accepted == NUMBERS
+
+
+def test_the_async_hook_runs_non_blocking_calls_on_the_loop_and_blocking_ones_off_it():
+    from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook
+
+    hook = TaqnyatAsyncHook(retry_policy=RetryPolicy(max_attempts=1))
+
+    async def threads():
+        here = threading.get_ident()
+        inline = await hook._perform(Call(threading.get_ident, blocking=False))
+        off = await hook._perform(Call(threading.get_ident))
+        await hook.close()
+        return here, inline, off
+
+    here, inline, off = asyncio.run(threads())
+    assert inline == here != off
+
+
+# --------------------------------------------------------------------------------------------------
+# Retention
+
+
+def test_rows_of_a_send_under_way_are_kept_and_only_the_complete_header_expires():
+    store = task_state_store()
+    accessor = store.accessor
+    from airflow.sdk.execution_time.context import NEVER_EXPIRE
+
+    run(store, Api(), batch_size=2)
+    assert accessor.rows[SPACE][1] is None  # Airflow's default retention for the complete header
+    assert all(retention is NEVER_EXPIRE for key, (_, retention) in accessor.rows.items() if key != SPACE)
+    assert json.loads(accessor.rows[SPACE][0])["status"] == "complete"
+
+
+def test_an_unknown_batch_stays_kept():
+    store = task_state_store()
+    accessor = store.accessor
+    from airflow.sdk.execution_time.context import NEVER_EXPIRE
+
+    with pytest.raises(IncompleteDeliveryError):
+        run(store, Api({NUMBERS[1]: [_dropped()]}))
+    assert accessor.rows[SPACE][1] is NEVER_EXPIRE
+    assert json.loads(accessor.rows[f"{SPACE}.batch.00002"][0])["state"] == "unknown"
+    assert accessor.rows[f"{SPACE}.batch.00002"][1] is NEVER_EXPIRE
+
+
+# --------------------------------------------------------------------------------------------------
+# Crash points on every store
+
+
+@pytest.mark.parametrize("killed_after", [0, 1, 3])
+def test_a_worker_killed_after_a_post_left_never_resends_it_on_any_store(store, killed_after):
+    api = Api()
+    delivery = Delivery(prepared(), 1, ledger=Ledger(store, SPACE, secret=SECRET), policy=POLICY, log=log)
+    steps = delivery.steps()
+    step = next(steps)
+    while not (isinstance(step, Request) and len(api.sent) == killed_after):
+        step = steps.send(api(step))
+    api(step)  # the POST leaves; the process dies before the answer is read
+    second = Api()
+    with pytest.raises(UnresolvedDeliveryError) as raised:
+        run(store, second, try_number=2)
+    assert second.sent == []
+    assert raised.value.maybe_reached == [NUMBERS[killed_after]]
+    third = Api()
+    run(store, third, try_number=3, on_unknown="skip")
+    assert sorted(api.numbers + third.numbers) == NUMBERS
+
+
+@pytest.mark.parametrize("killed_at_write", range(1, 7))
+def test_a_worker_killed_at_any_ledger_write_never_sends_anyone_twice(store, killed_at_write):
+    """Die right before the n-th write (the write never lands): whatever was sent is not sent again."""
+
+    class Died(BaseException):
+        pass
+
+    writes = []
+
+    class Dying(Counting):
+        def put(self, key, value, *, keep):
+            writes.append(key)
+            if len(writes) == killed_at_write:
+                raise Died
+            super().put(key, value, keep=keep)
+
+    api = Api()
+    with contextlib.suppress(Died):
+        run(Dying(store), api)
+    second = Api()
+    with contextlib.suppress(UnresolvedDeliveryError):
+        run(store, second, try_number=2, on_unknown="skip")
+    counts = {n: (api.numbers + second.numbers).count(n) for n in NUMBERS}
+    assert max(counts.values()) <= 1, counts
+
+
+# --------------------------------------------------------------------------------------------------
+# A "delivered" record that cannot be written
+
+
+def test_a_delivered_record_is_written_again_before_giving_up(store):
+    failures = iter([True])
+    counting = Counting(
+        store, fail_on=[lambda key, value: value.get("state") == "delivered" and next(failures, False)]
+    )
+    api = Api()
+    _, report = run(counting, api)
+    assert report.accepted == NUMBERS and api.numbers == NUMBERS
+
+
+def test_a_delivered_record_that_cannot_be_written_fails_without_retry_counting_it_reached(store):
+    counting = Counting(
+        store, fail_on=[lambda key, value: key.endswith("00002") and value.get("state") == "delivered"]
+    )
+    api = Api()
+    waits = []
+
+    def performer(step):
+        if isinstance(step, Wait):
+            waits.append(step.seconds)
+        return api(step)
+
+    delivery = Delivery(prepared(), 1, ledger=Ledger(counting, SPACE, secret=SECRET), policy=POLICY, log=log)
+    with pytest.raises(IncompleteDeliveryError) as raised:
+        drive(delivery.steps(), performer)
+    error = raised.value
+    assert not error.retryable and not isinstance(error, DeliveryInterruptedError)
+    assert error.reached == NUMBERS[:2]
+    assert error.maybe_reached == [] and error.not_reached == NUMBERS[2:]
+    assert error.partial_result["message_ids"] == ["m-1", "m-2"]
+    assert waits == [0.5, 2.0]
+    # A clear later: batch 2 is still "in flight" in the ledger, so it is never re-sent blindly.
+    again = Api()
+    with pytest.raises(UnresolvedDeliveryError):
+        run(store, again, epoch=1, try_number=2)
+    assert again.sent == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Less personal data
+
+
+def test_the_digest_is_keyed_and_not_the_plain_hash_of_the_send(store):
+    run(store, Api())
+    header = store.get(SPACE)
+    plain = hashlib.sha256(prepared().canonical(1).encode()).hexdigest()
+    assert header["digest"] != plain and len(header["digest"]) == 64
+    assert header["key_id"] == key_id(SECRET)
+    assert "token-1" not in json.dumps(header)
+
+
+def test_a_rotated_token_is_named_and_sends_nothing(store):
+    with pytest.raises(DeliveryInterruptedError):
+        run(store, Api({NUMBERS[2]: [_429()] * 2}))
+    api = Api()
+    with pytest.raises(LedgerMismatchError, match="token changed"):
+        run(store, api, try_number=2, secret=ledger_secret("token-2"))
+    assert api.sent == []
+
+
+def _429():
+    from taqnyat_provider.core.steps import Answer
+
+    return Answer(429)
+
+
+def test_accepted_numbers_in_another_order_are_not_stored():
+    result = SendResult("m1", list(reversed(NUMBERS[:3])), [], Decimal("0.3"), "SAR")
+    record = BatchRecord.delivered(result, NUMBERS[:3], try_number=1)
+    assert record.accepted is None
+    assert "accepted" not in record.to_dict()
+    # A set that really differs (a number the API did not list) is kept, to be reported as it was.
+    partial = BatchRecord.delivered(SendResult("m1", NUMBERS[:2], [], None, None), NUMBERS[:3], 1)
+    assert partial.accepted == NUMBERS[:2]
+
+
+def test_variable_spaces_are_short_stable_and_per_sender():
+    args = dict(dag_id="d" * 250, run_id="manual__2026-01-01T00:00:00+00:00", task_id="t", map_index=3)
+    space = variable_space(**args)
+    assert space == variable_space(**args) and len(f"{space}.batch.00001") < 100
+    assert space != variable_space(**{**args, "map_index": 4})
+    assert space != variable_space(scope="notify", **args)
+
+
+# --------------------------------------------------------------------------------------------------
+# A person resolves an unknown batch
+
+
+@pytest.mark.parametrize(("resolution", "resent"), [("delivered", []), ("not_sent", [NUMBERS[1]])])
+def test_a_person_marks_an_unknown_batch_and_the_next_clear_follows(store, resolution, resent):
+    with pytest.raises(IncompleteDeliveryError):
+        run(store, Api({NUMBERS[1]: [_dropped()]}))
+    # What the Storage tab's editor (or a PATCH of the REST API, or the Variables page) does:
+    record = store.get(f"{SPACE}.batch.00002")
+    assert record["state"] == "unknown"
+    store.put(f"{SPACE}.batch.00002", {**record, "state": resolution}, keep=True)
+    api = Api()
+    _, report = run(store, api, epoch=1, try_number=2)  # cleared
+    assert api.numbers == resent + NUMBERS[2:]
+    assert report.to_xcom()["maybe_reached"] == []
+
+
+def test_a_hand_written_record_needs_only_its_state(store):
+    with pytest.raises(IncompleteDeliveryError):
+        run(store, Api({NUMBERS[1]: [_dropped()]}))
+    store.put(f"{SPACE}.batch.00002", {"state": "not_sent"}, keep=True)
+    api = Api()
+    run(store, api, epoch=1, try_number=2)
+    assert api.numbers == NUMBERS[1:]
+
+
+def test_a_mistyped_state_is_named_and_sends_nothing(store):
+    with pytest.raises(IncompleteDeliveryError):
+        run(store, Api({NUMBERS[1]: [_dropped()]}))
+    store.put(f"{SPACE}.batch.00002", {"state": "sent"}, keep=True)
+    api = Api()
+    with pytest.raises(LedgerMismatchError, match="'sent'"):
+        run(store, api, epoch=1, try_number=2)
+    assert api.sent == []
+
+
+def _dropped():
+    from taqnyat_provider.core.steps import Failure, TransportError
+
+    return TransportError(Failure.DROPPED, "connection reset after the request")
+
+
+# --------------------------------------------------------------------------------------------------
+# Complete sends: replayed within an epoch, sent again after a clear, on every store
+
+
+def test_a_complete_send_is_replayed_by_a_retry_and_sent_again_after_a_clear(store):
+    _, first = run(store, Api(), batch_size=3)
+    api = Api()
+    _, again = run(store, api, batch_size=3, try_number=2)
+    assert api.sent == [] and again.to_xcom()["message_ids"] == first.to_xcom()["message_ids"]
+    cleared = Api()
+    run(store, cleared, batch_size=3, epoch=2, try_number=3)
+    assert cleared.numbers == NUMBERS
+    # The new round's records replace the old round's; a retry of it replays, sending nothing.
+    api = Api()
+    run(store, api, batch_size=3, epoch=2, try_number=4)
+    assert api.sent == []
+
+
+def test_a_new_round_ignores_an_older_rounds_records_after_a_crash(store):
+    run(store, Api())  # round 0, complete: four batch records
+    api = Api()
+    delivery = Delivery(
+        prepared(), 1, ledger=Ledger(store, SPACE, epoch=5, secret=SECRET), policy=POLICY, log=log
+    )
+    steps = delivery.steps()
+    step = next(steps)
+    while not isinstance(step, Request):
+        step = steps.send(api(step))
+    api(step)  # round 5's first POST leaves; the worker dies
+    second = Api()
+    with pytest.raises(UnresolvedDeliveryError) as raised:
+        run(store, second, epoch=5, try_number=2)
+    assert raised.value.batches == [1] and second.sent == []
+
+
+def test_a_complete_variable_header_says_when_it_completed_in_its_description(variables):
+    run(ledger_stores.VariableLedgerStore(), Api())
+    header = json.loads(variables[SPACE])
+    assert variables.descriptions[SPACE] == f"Taqnyat send ledger, complete at {header['updated']}"
+    assert variables.descriptions[f"{SPACE}.batch.00001"].startswith("Taqnyat send ledger (")
