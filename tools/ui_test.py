@@ -49,7 +49,7 @@ from typing import Any
 import procs
 from playwright.sync_api import Locator, Page, sync_playwright
 
-from taqnyat_provider.connection_settings import (
+from taqnyat_provider.core.connection_settings import (
     EXTRA_NAMES,
     FIELD_LABELS,
     ConnectionSettings,
