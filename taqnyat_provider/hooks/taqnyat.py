@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 
 from taqnyat_provider.core.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
-from taqnyat_provider.core.delivery import DeliveryReport
+from taqnyat_provider.core.delivery import DEFAULT_BATCH_SIZE, DeliveryReport
+from taqnyat_provider.core.endpoints import account, sms_delete, status
+from taqnyat_provider.core.endpoints.account import Balance, Sender
 from taqnyat_provider.core.endpoints.sms import SmsMessage
+from taqnyat_provider.core.endpoints.sms_delete import Acknowledgement
+from taqnyat_provider.core.endpoints.status import SystemStatus
 from taqnyat_provider.core.endpoints.voice import VoiceCall
+from taqnyat_provider.core.errors import InvalidInputError
+from taqnyat_provider.core.ledger import Ledger
 from taqnyat_provider.core.loose_json import MAX_BODY_BYTES
 from taqnyat_provider.core.retry import RetryPolicy
-from taqnyat_provider.core.sending import SendResult
+from taqnyat_provider.core.sending import PreparedSend, SendResult
 from taqnyat_provider.core.steps import (
     Answer,
     Call,
@@ -41,6 +47,7 @@ from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
     DEADLINE_FACTOR,
+    NotOffered,
     TaqnyatCalls,
     auth_headers,
     certificate_error,
@@ -52,6 +59,8 @@ from taqnyat_provider.hooks.transport import (
 
 if TYPE_CHECKING:
     from taqnyat_provider.hooks.taqnyat_async import TaqnyatAsyncHook as TaqnyatAsyncHook
+
+T = TypeVar("T")
 
 
 class NoAuth(requests.auth.AuthBase):
@@ -182,11 +191,79 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
             return step.function()
         return self._transfer(step)
 
-    def run_steps(self, steps: Steps[Any]) -> Any:
-        """Drive a core generator (an API call or a delivery) over this hook's session."""
+    def _drive(self, steps: Steps[T]) -> T:
         return drive(steps, self._perform)
 
-    def _deliver_message(self, message: VoiceCall | SmsMessage, **options: Any) -> DeliveryReport:
+    # The API's calls: every one goes through the retry rules, and every send through the delivery
+    # engine and its send ledger. The async hook has the same methods, awaited.
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        authenticated: bool = True,
+    ) -> Answer:
+        """
+        One API call under the retry rules: the server's answer (status, headers, body), never 429/5xx.
+
+        A request to a send endpoint (``POST /voiceSend.php/``, ``POST /v1/messages``) is refused
+        before anything is sent: sends go through :meth:`place_voice_calls`, :meth:`send_sms` or
+        :meth:`deliver`, which keep the send ledger.
+        """
+        return self._drive(self._request_steps(method, endpoint, json, params, authenticated))
+
+    def get_system_status(self) -> SystemStatus:
+        """Read ``GET /system/status/``; it needs no authorization, so no token is sent."""
+        return self._drive(status.system_status(self.policy, self.log))
+
+    def get_balance(self) -> Balance:
+        """Read the account balance (``GET /account/balance``): authenticated, read-only and free."""
+        return self._drive(account.balance(self.policy, self.log))
+
+    def get_senders(self) -> list[Sender]:
+        """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
+        return self._drive(account.senders(self.policy, self.log))
+
+    def delete_scheduled_sms(self, delete_id: int | str) -> Acknowledgement:
+        """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
+        return self._drive(sms_delete.delete_scheduled_sms(delete_id, self.policy, self.log))
+
+    def place_voice_calls(
+        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
+    ) -> DeliveryReport:
+        """
+        Call every recipient once, ``batch_size`` numbers a request; all checks run before the first.
+
+        ``caller_id`` falls back to the connection's ``caller_id`` extra. ``options``: ``batch_size``,
+        ``default_region``, ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
+        """
+        region = options.pop("default_region", None)
+        return self.deliver(
+            VoiceCall(audio_url, recipients, caller_id, region).prepare(self.settings), **options
+        )
+
+    def send_sms(
+        self,
+        body: str,
+        recipients: Any,
+        sender: str | None = None,
+        scheduled_at: Any = None,
+        delete_id: int | str | None = None,
+        **options: Any,
+    ) -> DeliveryReport:
+        """
+        Send an SMS to every recipient once (``POST /v1/messages``), ``batch_size`` numbers a request.
+
+        ``sender`` defaults to the connection's ``sender`` extra; ``scheduled_at`` (a timezone-aware
+        datetime or ISO 8601 text, in the future) sends later, cancellable with ``delete_id`` (made
+        up for a scheduled send without one). ``options``: ``batch_size``, ``default_region``,
+        ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
+        """
+        region = options.pop("default_region", None)
+        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, region)
         return self.deliver(message.prepare(self.settings), **options)
 
     def send_voice(self, audio_url: str, caller_id: str | None, recipients: Any) -> SendResult:
@@ -194,6 +271,63 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
         prepared = VoiceCall(audio_url, recipients, caller_id).prepare(self.settings)
         [result] = self.deliver(prepared, max(len(prepared.recipients), 1)).results
         return result
+
+    def deliver(
+        self,
+        prepared: PreparedSend,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        ledger: Ledger | None = None,
+        on_unknown: str = "fail",
+    ) -> DeliveryReport:
+        """
+        Send a prepared send in batches over one kept-alive session; never twice to anyone.
+
+        :param ledger: Where the send's record is kept (an operator passes its task's; default: memory).
+        :param on_unknown: ``"fail"``, ``"skip"`` or ``"resend"`` (see the delivery guarantees).
+        """
+        return self._drive(self._delivery_steps(prepared, batch_size, ledger, on_unknown))
+
+    # What HttpHook lends: run() and url_from_endpoint() obey the rules above; the doors that would
+    # send around them (a prepared requests.Request, tenacity's retries, HttpHook's own status check)
+    # are closed, so that hasattr() says so and a call names what to use instead.
+
+    def run(
+        self,
+        endpoint: str | None = None,
+        data: dict[str, Any] | str | None = None,
+        headers: dict[str, Any] | None = None,
+        extra_options: dict[str, Any] | None = None,
+        **request_kwargs: Any,
+    ) -> Answer:
+        """
+        :meth:`request` with ``HttpHook.run``'s arguments and the hook's ``method``: ``data`` is the
+        query of a GET and the JSON body otherwise. Headers, timeouts, proxies and TLS come from the
+        connection: ``headers``, ``extra_options`` and request keywords are refused, by name.
+        """
+        given = {"headers": headers, "extra_options": extra_options, **request_kwargs}
+        refused = sorted(name for name, value in given.items() if value)
+        if refused:
+            raise InvalidInputError(
+                f"TaqnyatHook.run takes no {', '.join(refused)}: headers, timeouts, proxies and TLS "
+                "come from the taqnyat connection"
+            )
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInputError(f"TaqnyatHook.run takes data as a dict, got {type(data).__name__}")
+        get = self.method == "GET"
+        return self.request(
+            self.method, endpoint or "", params=data if get else None, json=None if get else data
+        )
+
+    def url_from_endpoint(self, endpoint: str | None) -> str:
+        """The URL a request to ``endpoint`` goes to, from the connection's base URL."""
+        return self.settings.url(endpoint or "")
+
+    run_and_check = NotOffered("use request() or run()")
+    run_with_advanced_retry = NotOffered("the hook retries by its own rules: use request() or run()")
+    check_response = NotOffered(
+        "use request() or run(), which return the answer, or a typed call, which raises TaqnyatApiError"
+    )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the token with the free, read-only balance call; never sends anything."""

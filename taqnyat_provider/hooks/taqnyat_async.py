@@ -18,11 +18,15 @@ import asyncio
 import contextlib
 import importlib
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
 
 from taqnyat_provider.core.connection_settings import CONN_TYPE, DEFAULT_CONN_ID, ConnectionSettings
+from taqnyat_provider.core.delivery import DEFAULT_BATCH_SIZE, DeliveryReport
+from taqnyat_provider.core.endpoints import account, sms_delete, status
+from taqnyat_provider.core.endpoints.sms import SmsMessage
+from taqnyat_provider.core.endpoints.voice import VoiceCall
 from taqnyat_provider.core.loose_json import MAX_BODY_BYTES
 from taqnyat_provider.core.steps import (
     Answer,
@@ -51,10 +55,14 @@ from taqnyat_provider.hooks.transport import (
 if TYPE_CHECKING:
     import aiohttp
 
-    from taqnyat_provider.core.delivery import DeliveryReport
-    from taqnyat_provider.core.endpoints.sms import SmsMessage
-    from taqnyat_provider.core.endpoints.voice import VoiceCall
+    from taqnyat_provider.core.endpoints.account import Balance, Sender
+    from taqnyat_provider.core.endpoints.sms_delete import Acknowledgement
+    from taqnyat_provider.core.endpoints.status import SystemStatus
+    from taqnyat_provider.core.ledger import Ledger
     from taqnyat_provider.core.retry import RetryPolicy
+    from taqnyat_provider.core.sending import PreparedSend, SendResult
+
+T = TypeVar("T")
 
 ASYNC_STACK = (
     "aiohttp",
@@ -236,9 +244,74 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
             return await asyncio.to_thread(step.function) if step.blocking else step.function()
         return await self._transfer(step)
 
-    async def run_steps(self, steps: Steps[Any]) -> Any:
-        """Drive a core generator (an API call or a delivery) over this hook's session."""
+    async def _drive(self, steps: Steps[T]) -> T:
         return await adrive(steps, self._perform)
 
-    async def _deliver_message(self, message: VoiceCall | SmsMessage, **options: Any) -> DeliveryReport:
+    # The API's calls, as TaqnyatHook's (see there), awaited.
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        authenticated: bool = True,
+    ) -> Answer:
+        """One API call under the retry rules; sends are refused (see :meth:`TaqnyatHook.request`)."""
+        return await self._drive(self._request_steps(method, endpoint, json, params, authenticated))
+
+    async def get_system_status(self) -> SystemStatus:
+        """Read ``GET /system/status/``; no token is sent."""
+        return await self._drive(status.system_status(self.policy, self.log))
+
+    async def get_balance(self) -> Balance:
+        """Read the account balance (``GET /account/balance``)."""
+        return await self._drive(account.balance(self.policy, self.log))
+
+    async def get_senders(self) -> list[Sender]:
+        """The account's sender names (``GET /v1/messages/senders``)."""
+        return await self._drive(account.senders(self.policy, self.log))
+
+    async def delete_scheduled_sms(self, delete_id: int | str) -> Acknowledgement:
+        """Cancel a scheduled SMS by its ``deleteId`` (``DELETE /v1/messages/delete``)."""
+        return await self._drive(sms_delete.delete_scheduled_sms(delete_id, self.policy, self.log))
+
+    async def place_voice_calls(
+        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
+    ) -> DeliveryReport:
+        """Call every recipient once (see :meth:`TaqnyatHook.place_voice_calls`)."""
+        region = options.pop("default_region", None)
+        call = VoiceCall(audio_url, recipients, caller_id, region)
+        return await self.deliver(call.prepare(await self.get_settings()), **options)
+
+    async def send_sms(
+        self,
+        body: str,
+        recipients: Any,
+        sender: str | None = None,
+        scheduled_at: Any = None,
+        delete_id: int | str | None = None,
+        **options: Any,
+    ) -> DeliveryReport:
+        """Send an SMS to every recipient once (see :meth:`TaqnyatHook.send_sms`)."""
+        region = options.pop("default_region", None)
+        message = SmsMessage(body, recipients, sender, scheduled_at, delete_id, region)
         return await self.deliver(message.prepare(await self.get_settings()), **options)
+
+    async def send_voice(self, audio_url: str, caller_id: str | None, recipients: Any) -> SendResult:
+        """Place voice calls in one request (see :meth:`TaqnyatHook.send_voice`)."""
+        prepared = VoiceCall(audio_url, recipients, caller_id).prepare(await self.get_settings())
+        [result] = (await self.deliver(prepared, max(len(prepared.recipients), 1))).results
+        return result
+
+    async def deliver(
+        self,
+        prepared: PreparedSend,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        *,
+        ledger: Ledger | None = None,
+        on_unknown: str = "fail",
+    ) -> DeliveryReport:
+        """Send a prepared send in batches; never twice to anyone (see :meth:`TaqnyatHook.deliver`)."""
+        return await self._drive(self._delivery_steps(prepared, batch_size, ledger, on_unknown))

@@ -19,15 +19,14 @@ from airflow.providers.common.compat.sdk import mask_secret
 
 from taqnyat_provider import __version__
 from taqnyat_provider.core.connection_settings import ConnectionSettings, settings_from_connection
-from taqnyat_provider.core.delivery import DEFAULT_BATCH_SIZE, Delivery
-from taqnyat_provider.core.endpoints import account, sms_delete, status
-from taqnyat_provider.core.endpoints.sms import SmsMessage
-from taqnyat_provider.core.endpoints.voice import VoiceCall
-from taqnyat_provider.core.errors import TaqnyatConfigurationError
+from taqnyat_provider.core.delivery import Delivery, DeliveryReport
+from taqnyat_provider.core.endpoints.sms import SMS_ENDPOINT
+from taqnyat_provider.core.endpoints.voice import VOICE_ENDPOINT
+from taqnyat_provider.core.errors import InvalidInputError, TaqnyatConfigurationError
 from taqnyat_provider.core.ledger import Ledger
 from taqnyat_provider.core.retry import RetryPolicy, exchange
 from taqnyat_provider.core.sending import PreparedSend
-from taqnyat_provider.core.steps import Failure, Request, Steps
+from taqnyat_provider.core.steps import Answer, Failure, Request, Steps
 from taqnyat_provider.hooks.network_route import Route
 
 if TYPE_CHECKING:
@@ -204,105 +203,71 @@ def aiohttp_failure(error: BaseException) -> Failure:
     return Failure.DROPPED
 
 
+class NotOffered:
+    """
+    A method a base class lends that this hook does not offer: reading it raises ``AttributeError``.
+
+    So ``hasattr(hook, name)`` is False, and a call says why and what to use instead.
+    """
+
+    def __init__(self, instead: str) -> None:
+        self.instead = instead
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        raise AttributeError(
+            f"{(owner or type(instance)).__name__} does not offer {self.name}(): it would go around the "
+            f"retry rules, the send ledger and the token handling; {self.instead}"
+        )
+
+
+SEND_PATHS = frozenset(endpoint.strip("/").lower() for endpoint in (VOICE_ENDPOINT, SMS_ENDPOINT))
+"""The two endpoints that call or text people: only the delivery engine, with its send ledger, posts to them."""
+
+
+def refuse_unkept_send(method: str, endpoint: str) -> None:
+    """A request to a send endpoint outside the delivery engine would go out with no send ledger: refused."""
+    if method.upper() != "GET" and urlsplit(endpoint.strip()).path.strip("/").lower() in SEND_PATHS:
+        raise InvalidInputError(
+            f"{method.upper()} {endpoint!r} calls or texts people: send through place_voice_calls(), "
+            "send_sms() or deliver(), which keep the send ledger, not through request() or run()"
+        )
+
+
 class TaqnyatCalls:
     """
-    The API calls both hooks expose, each one core generator (:mod:`taqnyat_provider.core.endpoints.status`,
-    :mod:`taqnyat_provider.core.delivery`) handed to the hook's ``run_steps``: the sync hook returns the
-    result, the async hook an awaitable of it. A hook adds ``run_steps`` and ``_deliver_message``.
+    What both hooks' public calls share: the retry policy, and each call as core steps.
+
+    A hook's public method builds one core generator (:mod:`taqnyat_provider.core.endpoints`,
+    :mod:`taqnyat_provider.core.delivery`) and drives it over its session; the sync hook returns the
+    result and the async hook awaits it, each method typed in its own hook.
     """
 
     retry_policy: RetryPolicy | None
     log: Any
 
-    def run_steps(self, steps: Steps[Any]) -> Any:
-        raise NotImplementedError
-
-    def _deliver_message(self, message: VoiceCall | SmsMessage, **options: Any) -> Any:
-        raise NotImplementedError
-
     @property
     def policy(self) -> RetryPolicy:
         return policy_or_default(self.retry_policy)
 
-    def request(
+    def _request_steps(
         self,
         method: str,
         endpoint: str,
-        *,
-        json: dict[str, Any] | None = None,
-        params: dict[str, Any] | None = None,
-        authenticated: bool = True,
-    ) -> Any:
-        """One API call under the retry rules: the server's answer (status, headers, body), never 429/5xx."""
-        return self.run_steps(
-            exchange(Request(method, endpoint, json, params, authenticated), self.policy, self.log)
-        )
+        json: dict[str, Any] | None,
+        params: dict[str, Any] | None,
+        authenticated: bool,
+    ) -> Steps[Answer]:
+        refuse_unkept_send(method, endpoint)
+        return exchange(Request(method, endpoint, json, params, authenticated), self.policy, self.log)
 
-    def get_system_status(self) -> Any:
-        """Read ``GET /system/status/``; it needs no authorization, so no token is sent."""
-        return self.run_steps(status.system_status(self.policy, self.log))
-
-    def get_balance(self) -> Any:
-        """Read the account balance (``GET /account/balance``): authenticated, read-only and free."""
-        return self.run_steps(account.balance(self.policy, self.log))
-
-    def get_senders(self) -> Any:
-        """The account's sender names (``GET /v1/messages/senders``); a trial account may have none."""
-        return self.run_steps(account.senders(self.policy, self.log))
-
-    def delete_scheduled_sms(self, delete_id: int | str) -> Any:
-        """Cancel a scheduled SMS by the ``deleteId`` it was sent with (``DELETE /v1/messages/delete``)."""
-        return self.run_steps(sms_delete.delete_scheduled_sms(delete_id, self.policy, self.log))
-
-    def place_voice_calls(
-        self, audio_url: str, recipients: Any, caller_id: str | None = None, **options: Any
-    ) -> Any:
-        """
-        Call every recipient once, ``batch_size`` numbers a request; all checks run before the first.
-
-        ``caller_id`` falls back to the connection's ``caller_id`` extra. ``options``: ``batch_size``,
-        ``default_region``, ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
-        """
-        region = options.pop("default_region", None)
-        return self._deliver_message(VoiceCall(audio_url, recipients, caller_id, region), **options)
-
-    def send_sms(
-        self,
-        body: str,
-        recipients: Any,
-        sender: str | None = None,
-        scheduled_at: Any = None,
-        delete_id: int | str | None = None,
-        **options: Any,
-    ) -> Any:
-        """
-        Send an SMS to every recipient once (``POST /v1/messages``), ``batch_size`` numbers a request.
-
-        ``sender`` defaults to the connection's ``sender`` extra; ``scheduled_at`` (a timezone-aware
-        datetime or ISO 8601 text, in the future) sends later, cancellable with ``delete_id`` (made
-        up for a scheduled send without one). ``options``: ``batch_size``, ``default_region``,
-        ``ledger`` and ``on_unknown`` (see :meth:`deliver`).
-        """
-        region = options.pop("default_region", None)
-        return self._deliver_message(
-            SmsMessage(body, recipients, sender, scheduled_at, delete_id, region), **options
-        )
-
-    def deliver(
-        self,
-        prepared: PreparedSend,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        *,
-        ledger: Ledger | None = None,
-        on_unknown: str = "fail",
-    ) -> Any:
-        """
-        Send a prepared send in batches over one kept-alive session; never twice to anyone.
-
-        :param ledger: Where the send's record is kept (an operator passes its task's; default: memory).
-        :param on_unknown: ``"fail"``, ``"skip"`` or ``"resend"`` (see the delivery guarantees).
-        """
+    def _delivery_steps(
+        self, prepared: PreparedSend, batch_size: int, ledger: Ledger | None, on_unknown: str
+    ) -> Steps[DeliveryReport]:
         delivery = Delivery(
             prepared, batch_size, ledger=ledger, on_unknown=on_unknown, policy=self.policy, log=self.log
         )
-        return self.run_steps(delivery.steps())
+        return delivery.steps()

@@ -7,6 +7,7 @@ import json
 import socket
 
 import pytest
+import requests
 
 from taqnyat_provider import exceptions as exc
 from taqnyat_provider.core.endpoints.voice import VoiceCall
@@ -134,9 +135,15 @@ def test_sandbox_validates_like_the_service(hook, sandbox):
         ({**prepared.payload([]), "recipients": []}, 15),
         ({**prepared.payload([ALICE]), "audioUrl": "https://example.com/page.html"}, 17),
     ]:
-        answer = hook.request("POST", "voiceSend.php/", json=payload)
-        assert answer.status == 400
-        assert json.loads(answer.body)["Error"]["ErrorCode"] == code
+        # Straight over HTTP: the hook posts to a send endpoint only through its send ledger.
+        answer = requests.post(
+            f"{sandbox.base_url}/voiceSend.php/",
+            json=payload,
+            headers={"Authorization": f"Bearer {hook.settings.token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 400
+        assert answer.json()["Error"]["ErrorCode"] == code
 
 
 def test_balance_is_consumed_and_runs_out(hook, sandbox):
