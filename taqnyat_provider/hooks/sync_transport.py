@@ -8,8 +8,9 @@ What the sync hook and the audio check need from ``requests`` that it does not s
   Bytes that open the connection (the TLS handshake, a proxy's ``CONNECT``) are not the request.
 * **One deadline for the whole request.** ``requests`` bounds each wait for a byte, not the
   request: a server dripping a byte every half second holds it for ever. Each request runs in a
-  :class:`Flight` whose timer shuts the connection's socket down at the deadline; the blocked read
-  returns, and the failure is classed as "timed out".
+  :class:`Flight` whose deadline shuts the connection's socket down; the blocked read returns, and
+  the failure is classed as "timed out". One watchdog thread keeps every deadline: starting a timer
+  thread per request made each request wait until that thread ran, about as long as a loopback POST.
 
 Both work through a context variable set around one request in the calling thread (``requests``
 runs a request in the thread that calls it), so the session's connection pool stays requests' own.
@@ -18,8 +19,12 @@ runs a request in the thread that calls it), so the session's connection pool st
 from __future__ import annotations
 
 import contextvars
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -45,10 +50,9 @@ class Flight:
         self.written = False
         self.expired = False
         self.connection: HTTPConnection | None = None
+        self.landed = False
+        """The request is over (answered or failed): its deadline no longer applies."""
         self._lock = threading.Lock()
-        self._timer = threading.Timer(deadline_seconds, self._expire) if deadline_seconds else None
-        if self._timer is not None:
-            self._timer.daemon = True
 
     def _expire(self) -> None:
         with self._lock:
@@ -79,17 +83,68 @@ _flight: contextvars.ContextVar[Flight | None] = contextvars.ContextVar("taqnyat
 def flight(
     deadline_seconds: float | None, peer_check: Callable[[str], None] | None = None
 ) -> Iterator[Flight]:
-    """Run one request inside a :class:`Flight` (its timer runs until the block ends)."""
+    """Run one request inside a :class:`Flight` (its deadline holds until the block ends)."""
     current = Flight(deadline_seconds, peer_check)
     token = _flight.set(current)
-    if current._timer is not None:
-        current._timer.start()
+    if deadline_seconds:
+        _DEADLINES.watch(current, deadline_seconds)
     try:
         yield current
     finally:
-        if current._timer is not None:
-            current._timer.cancel()
+        current.landed = True
         _flight.reset(token)
+
+
+class _Deadlines:
+    """One daemon thread that expires each :class:`Flight` still in the air at its deadline."""
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a forked child has the lock and the heap, not the thread
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._wake = threading.Condition(threading.Lock())
+        self._due: list[tuple[float, int, Flight]] = []
+        self._order = itertools.count()  # ties in time never compare two flights
+        self._thread: threading.Thread | None = None
+
+    def watch(self, flight: Flight, seconds: float) -> None:
+        with self._wake:
+            self._drop_landed()
+            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), flight))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="taqnyat-deadlines", daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is flight:  # sooner than what the thread waits for
+                self._wake.notify()
+
+    def _drop_landed(self) -> None:
+        while self._due and self._due[0][2].landed:
+            heapq.heappop(self._due)
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                self._drop_landed()
+                if not self._due:
+                    self._wake.wait()
+                    continue
+                at, _, flight = self._due[0]
+                left = at - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                heapq.heappop(self._due)
+                self._wake.release()
+                try:
+                    with suppress(Exception):  # one failed shutdown must not end every later deadline
+                        flight._expire()
+                finally:
+                    self._wake.acquire()
+
+
+_DEADLINES = _Deadlines()
 
 
 class _Tracked:
