@@ -23,7 +23,7 @@ from taqnyat_provider.core.endpoints import account, sms_delete, status
 from taqnyat_provider.core.endpoints.account import Balance, Sender
 from taqnyat_provider.core.endpoints.sms import SmsMessage
 from taqnyat_provider.core.endpoints.sms_delete import Acknowledgement
-from taqnyat_provider.core.endpoints.status import SystemStatus
+from taqnyat_provider.core.endpoints.status import StatusPoll, SystemStatus
 from taqnyat_provider.core.endpoints.voice import VoiceCall
 from taqnyat_provider.core.errors import InvalidInputError
 from taqnyat_provider.core.ledger import Ledger
@@ -218,6 +218,10 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
     def get_system_status(self) -> SystemStatus:
         """Read ``GET /system/status/``; it needs no authorization, so no token is sent."""
         return self._drive(status.system_status(self.policy, self.log))
+
+    def poll_system_status(self) -> StatusPoll:
+        """One poll of the status, as the status sensor makes it (one attempt; see ``status.poll``)."""
+        return self._drive(status.poll(self.log))
 
     def get_balance(self) -> Balance:
         """Read the account balance (``GET /account/balance``): authenticated, read-only and free."""

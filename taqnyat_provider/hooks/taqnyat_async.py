@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 
     from taqnyat_provider.core.endpoints.account import Balance, Sender
     from taqnyat_provider.core.endpoints.sms_delete import Acknowledgement
-    from taqnyat_provider.core.endpoints.status import SystemStatus
+    from taqnyat_provider.core.endpoints.status import StatusPoll, SystemStatus
     from taqnyat_provider.core.ledger import Ledger
     from taqnyat_provider.core.retry import RetryPolicy
     from taqnyat_provider.core.sending import PreparedSend, SendResult
@@ -264,6 +264,10 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
     async def get_system_status(self) -> SystemStatus:
         """Read ``GET /system/status/``; no token is sent."""
         return await self._drive(status.system_status(self.policy, self.log))
+
+    async def poll_system_status(self) -> StatusPoll:
+        """One poll of the status, as the status trigger makes it (see ``status.poll``)."""
+        return await self._drive(status.poll(self.log))
 
     async def get_balance(self) -> Balance:
         """Read the account balance (``GET /account/balance``)."""

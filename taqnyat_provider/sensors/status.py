@@ -16,7 +16,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
-from taqnyat_provider.core.errors import TaqnyatConfigurationError, TaqnyatError
+from taqnyat_provider.core.errors import TaqnyatConfigurationError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -51,27 +51,17 @@ class TaqnyatStatusSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         from taqnyat_provider.airflow_errors import to_airflow
-        from taqnyat_provider.core.retry import RetryPolicy
         from taqnyat_provider.hooks.taqnyat import TaqnyatHook
 
-        # Each poke is already a retry: one attempt per poke keeps the cadence at poke_interval.
-        hook = TaqnyatHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))
+        hook = TaqnyatHook(self.taqnyat_conn_id)
         try:
-            status = hook.get_system_status()
+            poll = hook.poll_system_status()
         except TaqnyatConfigurationError as error:
             raise to_airflow(error) from error
-        except TaqnyatError as error:
-            self.log.warning("Taqnyat status unavailable, poking again: %s", error)
-            return PokeReturnValue(is_done=False)
         finally:
             hook.close()
-        if status.operational:
-            self.log.info("Taqnyat is operational: %s", status.description)
-        else:
-            self.log.info(
-                "Taqnyat is not operational yet: service %r: %s", status.service, status.description
-            )
-        return PokeReturnValue(is_done=status.operational, xcom_value=status.to_dict())
+        (self.log.warning if poll.trouble else self.log.info)("%s", poll.message)
+        return PokeReturnValue(is_done=poll.done, xcom_value=poll.status.to_dict() if poll.status else None)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

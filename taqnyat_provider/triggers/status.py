@@ -14,7 +14,6 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
-from taqnyat_provider.core.errors import TaqnyatConfigurationError, TaqnyatError
 
 STATUS_SUCCESS = "success"
 STATUS_ERROR = "error"
@@ -73,27 +72,13 @@ class TaqnyatStatusTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             hooks = await _import_off_the_loop(HOOK_MODULE)
-            from taqnyat_provider.core.retry import RetryPolicy  # loaded with the hook
-
-            # Each poll is already a retry: one attempt per poll keeps the cadence at poll_interval.
-            hook = hooks.TaqnyatAsyncHook(self.taqnyat_conn_id, retry_policy=RetryPolicy(max_attempts=1))
-            async with hook:
+            async with hooks.TaqnyatAsyncHook(self.taqnyat_conn_id) as hook:
                 while True:
-                    try:
-                        status = await hook.get_system_status()
-                    except TaqnyatConfigurationError:
-                        raise
-                    except TaqnyatError as error:
-                        self.log.warning("Taqnyat status unavailable, polling again: %s", error)
-                    else:
-                        if status.operational:
-                            yield TriggerEvent({"status": STATUS_SUCCESS, "system_status": status.to_dict()})
-                            return
-                        self.log.info(
-                            "Taqnyat is not operational yet: service %r: %s",
-                            status.service,
-                            status.description,
-                        )
+                    poll = await hook.poll_system_status()  # a broken configuration raises
+                    (self.log.warning if poll.trouble else self.log.info)("%s", poll.message)
+                    if poll.done:
+                        yield TriggerEvent({"status": STATUS_SUCCESS, "system_status": poll.status.to_dict()})
+                        return
                     remaining = math.inf if self.deadline is None else self.deadline - time.time()
                     if remaining <= 0:
                         yield TriggerEvent(

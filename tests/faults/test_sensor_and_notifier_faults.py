@@ -57,7 +57,7 @@ def test_sensor_rides_out_each_fault(sandbox, capfd, deferrable, fault):
     assert outcome.task("wait").try_number == 1
     assert [r.fault for r in sandbox.received("status")] == ["degraded", SENSOR_FAULTS[fault]["kind"], None]
     if not deferrable:  # dag.test() runs the trigger inline, where its log is not captured
-        assert "Taqnyat status unavailable, poking again" in capfd.readouterr().out
+        assert "Taqnyat status unavailable, asking again" in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "triggerer"])
@@ -141,5 +141,5 @@ def test_trigger_logs_the_cause_and_polls_again(sandbox, caplog, capfd, fault):
     assert payload["status"] == "success"
     captured = capfd.readouterr()
     logged = caplog.text + captured.out + captured.err  # structlog (Airflow 3) or logging (Airflow 2)
-    assert "Taqnyat status unavailable, polling again" in logged
+    assert "Taqnyat status unavailable, asking again" in logged
     assert len(sandbox.received("status")) == 2

@@ -44,6 +44,7 @@ SENDS = {
         lambda hook: hook.deliver(VoiceCall(AUDIO, [ALICE], "966500000001").prepare(SETTINGS)),
     ),
 }
+POLLS = {"poll_system_status"}  # one attempt: the sensor and the trigger poll again at their cadence
 CLOSED = ("run_and_check", "run_with_advanced_retry", "check_response")
 
 # Makes no request to Taqnyat: the connection, the session, Airflow's hook registry and logging.
@@ -91,8 +92,8 @@ def public_names(cls: type) -> set[str]:
 @pytest.mark.parametrize(
     ("cls", "placed"),
     [
-        (TaqnyatHook, {*CALLS, *SYNC_CALLS, *SENDS, *CLOSED, *PLUMBING, *SYNC_PLUMBING}),
-        (TaqnyatAsyncHook, {*CALLS, *SENDS, *PLUMBING, *ASYNC_PLUMBING}),
+        (TaqnyatHook, {*CALLS, *SYNC_CALLS, *SENDS, *POLLS, *CLOSED, *PLUMBING, *SYNC_PLUMBING}),
+        (TaqnyatAsyncHook, {*CALLS, *SENDS, *POLLS, *PLUMBING, *ASYNC_PLUMBING}),
     ],
 )
 def test_every_public_name_of_each_hook_is_placed_under_a_rule(cls, placed):
@@ -114,7 +115,7 @@ def test_the_doors_httphook_lends_are_closed_and_say_what_to_use(name):
 
 def test_the_call_surface_is_typed():
     for cls in (TaqnyatHook, TaqnyatAsyncHook):
-        for name in (*CALLS, *SENDS):
+        for name in (*CALLS, *SENDS, *POLLS):
             annotation = inspect.signature(getattr(cls, name)).return_annotation
             assert annotation not in ("Any", inspect.Signature.empty), f"{cls.__name__}.{name}"
 
@@ -202,3 +203,25 @@ def test_run_is_request_with_httphooks_arguments(sandbox, fast_retries):
     finally:
         hook.close()
     assert [(r.method, r.endpoint) for r in sandbox.received()] == [("GET", "balance")]
+
+
+@pytest.mark.parametrize("hook_cls", [TaqnyatHook, TaqnyatAsyncHook])
+def test_a_status_poll_is_one_attempt_that_reads_trouble_as_not_done(hook_cls, sandbox):
+    sandbox.state.inject("503", endpoint="status")
+    trouble = run_with(hook_cls, lambda hook: hook.poll_system_status())
+    assert (trouble.done, trouble.status, trouble.trouble) == (False, None, True)
+    assert trouble.message.startswith("Taqnyat status unavailable, asking again: ")
+    sandbox.state.degrade("voice")
+    degraded = run_with(hook_cls, lambda hook: hook.poll_system_status())
+    assert (degraded.done, degraded.status.service, degraded.trouble) == (False, "voice", False)
+    sandbox.state.set_status()
+    assert run_with(hook_cls, lambda hook: hook.poll_system_status()).done
+    assert [r.status for r in sandbox.received("status")] == [503, 200, 200]
+
+
+@pytest.mark.parametrize("hook_cls", [TaqnyatHook, TaqnyatAsyncHook])
+def test_a_status_poll_raises_a_configuration_error(hook_cls, sandbox, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TAQNYAT_DEFAULT", sandbox.connection_json(verify="/no/such/ca.pem"))
+    with pytest.raises(exc.TaqnyatConfigurationError, match=r"/no/such/ca\.pem"):
+        run_with(hook_cls, lambda hook: hook.poll_system_status())
+    assert sandbox.received() == []

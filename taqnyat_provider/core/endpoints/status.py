@@ -1,7 +1,7 @@
 """
 ``GET /system/status/``: is Taqnyat's service operational? It needs no token.
 
-The sensor and its trigger poll it; :func:`poll_verdict` is their shared rule for a poll that failed.
+The sensor and its trigger poll it: :func:`poll` is their one rule of waiting.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from taqnyat_provider.core.errors import TaqnyatResponseError
+from taqnyat_provider.core.errors import TaqnyatConfigurationError, TaqnyatError, TaqnyatResponseError
 from taqnyat_provider.core.retry import RetryPolicy, exchange
 from taqnyat_provider.core.steps import Request, Steps
 from taqnyat_provider.core.wire import (
@@ -77,3 +77,41 @@ def system_status(policy: RetryPolicy, log: Any) -> Steps[SystemStatus]:
     """The call as steps (see :mod:`taqnyat_provider.core.steps`): no token is sent."""
     answer = yield from exchange(Request("GET", STATUS_ENDPOINT, authenticated=False), policy, log)
     return parse_system_status(answer.status, answer.body)
+
+
+POLL_POLICY = RetryPolicy(max_attempts=1)
+"""A poll is one attempt: the sensor and the trigger poll again anyway, at their own cadence."""
+
+
+@dataclass(frozen=True)
+class StatusPoll:
+    """
+    What one poll of the status says: whether the wait is over, the status when one was read, and
+    the line to log (``trouble``: a warning, for a poll that could not read the status).
+    """
+
+    done: bool
+    status: SystemStatus | None
+    message: str
+    trouble: bool = False
+
+
+def poll(log: Any) -> Steps[StatusPoll]:
+    """
+    One poll for the status sensor and its trigger: the rule of waiting, written once.
+
+    A configuration error (a bad base URL, an unreadable CA bundle) is raised: no later poll can
+    cure it. Any other failure (no connection, a timeout, a 5xx, an unreadable answer) is a poll
+    that read nothing, and the wait goes on.
+    """
+    try:
+        status = yield from system_status(POLL_POLICY, log)
+    except TaqnyatConfigurationError:
+        raise
+    except TaqnyatError as error:
+        return StatusPoll(False, None, f"Taqnyat status unavailable, asking again: {error}", trouble=True)
+    if status.operational:
+        return StatusPoll(True, status, f"Taqnyat is operational: {status.description}")
+    return StatusPoll(
+        False, status, f"Taqnyat is not operational yet: service {status.service!r}: {status.description}"
+    )
