@@ -18,7 +18,9 @@ or at once with ``[state_store] clear_on_success``.
 **Airflow 2.11 to 3.2: Variables**, one per key, named ``taqnyat_ledger.<hash of who sends>`` (and
 ``….batch.NNNNN``). Reads go to the metadata database (2.11) or the API server (3.x) directly, never
 through the secrets backends, so an unreadable entry is an error and not "no entry", and no
-backend is queried per batch. Complete entries are removed, by a later successful send, once
+backend is queried per batch. On 2.11 (:class:`MetadataLedgerStore`) a send's reads and writes share
+one database connection, each write its own transaction, and the last batch's record and the
+complete header are one transaction. Complete entries are removed, by a later successful send, once
 ``retention_days`` have passed since they were last written; unfinished ones stay until a person
 deletes them. Airflow 3.0 to 3.2 cannot list Variables from a task: there nothing is swept (see the
 delivery docs for the one command that does it).
@@ -29,7 +31,9 @@ Entries hold no token and no phone numbers but rejected ones (see :mod:`taqnyat_
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,25 +74,161 @@ class TaskStateLedgerStore:
 
 
 class VariableLedgerStore:
-    """A :class:`~taqnyat_provider.core.ledger.LedgerStore` on Airflow Variables (before Airflow 3.3)."""
+    """
+    A :class:`~taqnyat_provider.core.ledger.LedgerStore` on Airflow Variables (Airflow 3.0 to 3.2),
+    through the Task SDK: each call is one request to the API server.
+    """
 
     blocking = True
 
     def get(self, key: str) -> dict[str, Any] | None:
-        text = _read_variable(key)
-        if text is None:
-            return None
-        value = json.loads(text)
-        if not isinstance(value, dict):
-            raise ValueError(f"the Airflow Variable {key!r} holds a {type(value).__name__}, not an object")
-        return value  # type: ignore[no-any-return]
+        return _parsed(key, _read_variable(key))
 
     def put(self, key: str, value: dict[str, Any], *, keep: bool) -> None:
-        # A complete header says when it completed in its description, which is not encrypted:
-        # the sweep finds expired entries with one query, decrypting nothing.
-        complete = ".batch." not in key and value.get("status") == COMPLETE
-        description = f"{_COMPLETE_AT}{value.get('updated', '')}" if complete else _DESCRIPTION
-        _write_variable(key, json.dumps(value, separators=(",", ":")), description)
+        _write_variable(key, *_stored(key, value))
+
+
+class MetadataLedgerStore:
+    """
+    A :class:`~taqnyat_provider.core.ledger.LedgerStore` on Airflow Variables in the metadata database
+    (Airflow 2.11), read and written straight there with one statement each, never through the
+    secrets backends.
+
+    While a send runs (:meth:`holding`) its reads and writes share one database connection: a task
+    process on 2.11 has no connection pool (``airflow tasks run`` turns it off), so each session
+    would open a new connection — a TCP connection and a login on PostgreSQL or MySQL, the schema
+    read again on SQLite. Each write is still its own transaction, committed before the call
+    returns: as durable as ``Variable.set``. :meth:`put_many` writes several keys in one
+    transaction, all or none: the last batch's record and the complete header are one write.
+
+    A send that completes in the block also looks, on the same connection, for old complete entries
+    to remove (:attr:`expired`), which :func:`sweep` then removes and logs.
+    """
+
+    blocking = True
+
+    def __init__(self) -> None:
+        # (thread, connection) while a send holds one; the connection opens on first use and only
+        # the thread that holds it uses it (a SQLite connection belongs to its thread).
+        self._held: tuple[int, Any] | None = None
+        self._completed = False
+        self.expired: list[str] | Exception | None = None
+        """Headers of complete entries past the default retention, found as a send completed."""
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Share one connection among the calls made in this thread until the block ends."""
+        if self._held is not None:  # already held (a send inside a send's block): theirs to close
+            yield
+            return
+        self._held = (threading.get_ident(), None)
+        self._completed = False
+        try:
+            yield
+            if self._completed:
+                oldest = datetime.now(UTC) - timedelta(days=DEFAULT_RETENTION_DAYS)
+                try:
+                    with self._transaction() as connection:
+                        self.expired = _expired_headers(connection, oldest)
+                except Exception as error:  # the send is done: sweep() logs it
+                    self.expired = error
+        finally:
+            _, connection = self._held
+            self._held = None
+            if connection is not None:
+                connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A connection in a transaction, committed when the block ends (rolled back on an error)."""
+        held = self._held
+        if held is None or held[0] != threading.get_ident():
+            with _engine().begin() as connection:
+                yield connection
+            return
+        connection = held[1]
+        if connection is None:
+            connection = _engine().connect()
+            self._held = (held[0], connection)
+        try:
+            with connection.begin():
+                yield connection
+        except BaseException:
+            # Whatever failed, the next call starts on a new connection: this one may be broken.
+            self._held = (held[0], None)
+            with suppress(Exception):
+                connection.close()
+            raise
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        from airflow.models.variable import Variable as VariableModel
+        from sqlalchemy import select
+
+        table = VariableModel.__table__
+        with self._transaction() as connection:
+            row = connection.execute(
+                select(table.c.val, table.c.is_encrypted).where(table.c.key == key)
+            ).first()
+        if row is None:
+            return None
+        text, encrypted = row
+        if text is not None and encrypted:
+            from airflow.models.crypto import get_fernet
+
+            # Variable.get_val would log and return None for a value it cannot decrypt: here that
+            # raises, and the send stops (an unreadable ledger is never read as empty).
+            text = get_fernet().decrypt(text.encode()).decode()
+        return _parsed(key, text)
+
+    def put(self, key: str, value: dict[str, Any], *, keep: bool) -> None:
+        self.put_many([(key, value, keep)])
+
+    def put_many(self, items: list[tuple[str, dict[str, Any], bool]]) -> None:
+        """Write every key in one transaction: all of them are written, or none."""
+        rows = [(key, *_stored(key, value)) for key, value, _ in items]
+        with self._transaction() as connection:
+            for key, text, description in rows:
+                _upsert(connection, key, text, description)
+        self._completed = self._completed or any(d.startswith(_COMPLETE_AT) for _, _, d in rows)
+
+
+def _engine() -> Any:
+    """Airflow 2.11's metadata database (the task process's own engine, without a pool)."""
+    from airflow import settings
+
+    if settings.engine is None:
+        raise RuntimeError("this process has no connection to Airflow's metadata database")
+    return settings.engine
+
+
+def _parsed(key: str, text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"the Airflow Variable {key!r} holds a {type(value).__name__}, not an object")
+    return value  # type: ignore[no-any-return]
+
+
+def _stored(key: str, value: dict[str, Any]) -> tuple[str, str]:
+    """A value's text and description as a Variable."""
+    # A complete header says when it completed in its description, which is not encrypted:
+    # the sweep finds expired entries with one query, decrypting nothing.
+    complete = ".batch." not in key and value.get("status") == COMPLETE
+    description = f"{_COMPLETE_AT}{value.get('updated', '')}" if complete else _DESCRIPTION
+    return json.dumps(value, separators=(",", ":")), description
+
+
+def _upsert(connection: Any, key: str, text: str, description: str) -> None:
+    """One Variable written on ``connection``: an UPDATE, and an INSERT only for a new key."""
+    from airflow.models.variable import Variable as VariableModel
+    from sqlalchemy import insert, update
+
+    table = VariableModel.__table__
+    row = VariableModel(key=key, val=text, description=description)  # encrypts, as Variable.set does
+    values = {"val": row._val, "is_encrypted": row.is_encrypted, "description": description}
+    if not connection.execute(update(table).where(table.c.key == key).values(**values)).rowcount:
+        connection.execute(insert(table).values(key=key, **values))
 
 
 _DESCRIPTION = "Taqnyat send ledger (see the provider's delivery docs before changing it)"
@@ -96,58 +236,28 @@ _COMPLETE_AT = "Taqnyat send ledger, complete at "
 
 
 def _read_variable(key: str) -> str | None:
-    """The Variable's text, None when there is none; raises when it cannot be read."""
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
-        from airflow.sdk.execution_time.comms import ErrorResponse, GetVariable, VariableResult
-        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+    """Airflow 3.0 to 3.2: the Variable's text, None when there is none; raises when it cannot be read."""
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse, GetVariable, VariableResult
+    from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
 
-        # Straight to the API server: Variable.get would try every secrets backend first and take
-        # an error anywhere on the way for "no such Variable".
-        answer = SUPERVISOR_COMMS.send(GetVariable(key=key))
-        if isinstance(answer, ErrorResponse):
-            if answer.error == ErrorType.VARIABLE_NOT_FOUND:
-                return None
-            raise AirflowRuntimeError(answer)
-        if not isinstance(answer, VariableResult):
-            raise TypeError(f"unexpected answer to reading the Variable {key!r}: {type(answer).__name__}")
-        return None if answer.value is None else str(answer.value)
-    from airflow.models.variable import Variable as VariableModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.query(VariableModel).filter(VariableModel.key == key).one_or_none()
-        return None if row is None else str(row.val)
+    # Straight to the API server: Variable.get would try every secrets backend first and take
+    # an error anywhere on the way for "no such Variable".
+    answer = SUPERVISOR_COMMS.send(GetVariable(key=key))
+    if isinstance(answer, ErrorResponse):
+        if answer.error == ErrorType.VARIABLE_NOT_FOUND:
+            return None
+        raise AirflowRuntimeError(answer)
+    if not isinstance(answer, VariableResult):
+        raise TypeError(f"unexpected answer to reading the Variable {key!r}: {type(answer).__name__}")
+    return None if answer.value is None else str(answer.value)
 
 
 def _write_variable(key: str, text: str, description: str = _DESCRIPTION) -> None:
-    if AIRFLOW_V_3_0_PLUS:
-        from airflow.sdk import Variable
+    """Airflow 3.0 to 3.2: one Variable written through the API server."""
+    from airflow.sdk import Variable
 
-        Variable.set(key, text, description=description)
-        return
-    # One upsert in the metadata database: 2.11's Variable.set also asks every secrets backend
-    # whether it holds the key, on every write.
-    from airflow.models.variable import Variable as VariableModel
-    from airflow.utils.session import create_session
-
-    row = VariableModel(key=key, val=text, description=description)  # encrypts, as Variable.set does
-    with create_session() as session:
-        # An UPDATE first, an INSERT only for a new key: one statement per batch, no read.
-        updated = (
-            session.query(VariableModel)
-            .filter(VariableModel.key == key)
-            .update(
-                {
-                    VariableModel._val: row._val,
-                    VariableModel.is_encrypted: row.is_encrypted,
-                    VariableModel.description: description,
-                },
-                synchronize_session=False,
-            )
-        )
-        if not updated:
-            session.add(row)
+    Variable.set(key, text, description=description)
 
 
 def task_ledger(context: Any, token: str, scope: str = "send") -> Ledger:
@@ -166,7 +276,7 @@ def task_ledger(context: Any, token: str, scope: str = "send") -> Ledger:
         space = f"{TASK_STATE_SPACE}.{scope}"
         where = f"the Storage tab of task instance {label}"
     else:
-        store = VariableLedgerStore()
+        store = VariableLedgerStore() if AIRFLOW_V_3_0_PLUS else MetadataLedgerStore()
         space = variable_space(
             dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id, map_index=map_index, scope=scope
         )
@@ -193,13 +303,21 @@ def sweep(ledger: Ledger, log: Any, retention_days: int = DEFAULT_RETENTION_DAYS
 
     Only the Variables store needs it (Airflow cleans its task state store itself), and only where a
     task can list Variables: Airflow 2.11, and Airflow 3.x once its Task SDK has ``Variable.keys``.
-    A failure is logged, never raised: the send it follows is done.
+    On 2.11 a send that just completed has looked for them already, on its own connection
+    (:attr:`MetadataLedgerStore.expired`). A failure is logged, never raised: the send it follows
+    is done.
     """
-    if not isinstance(ledger.store, VariableLedgerStore):
+    store = ledger.store
+    if not isinstance(store, (VariableLedgerStore, MetadataLedgerStore)):
         return
     oldest = datetime.now(UTC) - timedelta(days=retention_days)
     try:
-        for space in _expired_spaces(oldest):
+        found = None
+        if isinstance(store, MetadataLedgerStore) and retention_days == DEFAULT_RETENTION_DAYS:
+            found, store.expired = store.expired, None
+        if isinstance(found, Exception):
+            raise found
+        for space in _expired_spaces(oldest) if found is None else found:
             log.info(
                 "Removing the send ledger %s: complete, last written over %d days ago", space, retention_days
             )
@@ -210,7 +328,9 @@ def sweep(ledger: Ledger, log: Any, retention_days: int = DEFAULT_RETENTION_DAYS
 
 def _expired_spaces(oldest: datetime) -> Iterator[str]:
     if not AIRFLOW_V_3_0_PLUS:
-        yield from _expired_in_database(oldest)
+        with _engine().begin() as connection:
+            expired = _expired_headers(connection, oldest)
+        yield from expired
         return
     for key, text in _headers():
         try:
@@ -222,19 +342,21 @@ def _expired_spaces(oldest: datetime) -> Iterator[str]:
             yield key
 
 
-def _expired_in_database(oldest: datetime) -> list[str]:
+def _expired_headers(connection: Any, oldest: datetime) -> list[str]:
     """Airflow 2.11: complete headers last written before ``oldest``, by their description alone."""
     from airflow.models.variable import Variable as VariableModel
-    from airflow.utils.session import create_session
+    from sqlalchemy import select
 
+    table = VariableModel.__table__
     cutoff = f"{_COMPLETE_AT}{oldest.isoformat(timespec='seconds')}"  # ISO times sort as text
-    with create_session() as session:
-        rows = session.query(VariableModel.key).filter(
-            VariableModel.key.startswith(VARIABLE_PREFIX, autoescape=True),
-            VariableModel.description.startswith(_COMPLETE_AT, autoescape=True),
-            VariableModel.description < cutoff,
+    rows = connection.execute(
+        select(table.c.key).where(
+            table.c.key.startswith(VARIABLE_PREFIX, autoescape=True),
+            table.c.description.startswith(_COMPLETE_AT, autoescape=True),
+            table.c.description < cutoff,
         )
-        return [row.key for row in rows if ".batch." not in row.key]
+    )
+    return [key for (key,) in rows if ".batch." not in key]
 
 
 def _headers() -> list[tuple[str, str]]:

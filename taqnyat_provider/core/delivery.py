@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -212,19 +213,34 @@ class Delivery:
 
     def _put(self, key: str, value: dict[str, Any], *, keep: bool = True) -> Steps[None]:
         """One durable write; ``keep`` unless the send is complete (nothing in it may be uncertain)."""
+        yield from self._write([(key, value, keep)])
+
+    def _write(self, items: list[tuple[str, dict[str, Any], bool]]) -> Steps[None]:
+        """
+        One durable write of one key, or of several (``(key, value, keep)``) on a store that writes
+        them all or none at once (its ``put_many``).
+        """
         ledger = self.ledger
         if ledger.private:
             return
+        store = ledger.store
+        if len(items) == 1:
+            [(key, value, keep)] = items
+            call = partial(store.put, key, value, keep=keep)
+        else:
+            call = partial(store.put_many, items)  # type: ignore[attr-defined]
         try:
-            yield Call(partial(ledger.store.put, key, value, keep=keep), blocking=ledger.store.blocking)
+            yield Call(call, blocking=store.blocking)
         except Exception as error:
+            keys = ", ".join(repr(key) for key, _, _ in items)
             raise LedgerUnavailableError(
-                f"Cannot write the send ledger ({key!r}{self._where()}): {error}"
+                f"Cannot write the send ledger ({keys}{self._where()}): {error}"
             ) from error
-        size = len(json.dumps(value, separators=(",", ":")))
         self.writes += 1
-        self.bytes_written += size
-        self._kept[key] = size
+        for key, value, _ in items:
+            size = len(json.dumps(value, separators=(",", ":")))
+            self.bytes_written += size
+            self._kept[key] = size
 
     def _where(self) -> str:
         return f", {self.ledger.where}" if self.ledger.where else ""
@@ -233,6 +249,29 @@ class Delivery:
         record.round = entry.round
         entry.batches[number] = record
         yield from self._put(self.ledger.batch_key(number), record.to_dict())
+
+    @property
+    def _writes_many(self) -> bool:
+        """Whether the store writes several keys in one durable write, all or none (``put_many``)."""
+        return not self.ledger.private and callable(getattr(self.ledger.store, "put_many", None))
+
+    def _record_and_complete(self, number: int, record: BatchRecord, entry: LedgerEntry) -> Steps[None]:
+        """Batch ``number``'s record and the header marked complete, in one write."""
+        record.round = entry.round
+        entry.complete = True
+        updated = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            yield from self._write(
+                [
+                    (self.ledger.batch_key(number), record.to_dict(), True),
+                    (self.ledger.head_key, entry.header(None, updated), False),
+                ]
+            )
+        except LedgerUnavailableError:
+            entry.complete = False
+            raise
+        entry.batches[number] = record
+        entry.stored = True
 
     def _header(self, entry: LedgerEntry, next_batch: int | None) -> Steps[None]:
         updated = datetime.now(UTC).isoformat(timespec="seconds")
@@ -301,6 +340,12 @@ class Delivery:
     # The send
 
     def steps(self) -> Steps[DeliveryReport]:
+        # A store may keep what its calls share (one database connection) while the send runs.
+        holding = None if self.ledger.private else getattr(self.ledger.store, "holding", None)
+        with holding() if holding is not None else nullcontext():
+            return (yield from self._send())
+
+    def _send(self) -> Steps[DeliveryReport]:
         entry = yield from self._load()
         prepared = self.prepared
         if prepared.generated:
@@ -404,7 +449,10 @@ class Delivery:
             delivered = BatchRecord.delivered(result, batch, try_number)
             delivered.next = after
             report.outcomes.append(BatchOutcome(number, batch, BatchState.DELIVERED, result, try_number))
-            yield from self._delivered(number, delivered, entry, report)
+            # The last batch to send: on a store that writes several keys at once, its record and
+            # the header marked complete are one write (a send of n batches writes n + 1 times).
+            last = number == to_send[-1] and self._writes_many
+            yield from self._delivered(number, delivered, entry, report, complete=last)
             if after is not None:
                 marked.add(after)
             self.log.info(
@@ -415,6 +463,9 @@ class Delivery:
                 len(result.accepted),
                 len(result.rejected),
             )
+        if entry.complete:  # written with the last batch's record
+            self._account()
+            return report
         entry.complete = True
         try:
             yield from self._header(entry, None)
@@ -425,15 +476,25 @@ class Delivery:
         return report
 
     def _delivered(
-        self, number: int, record: BatchRecord, entry: LedgerEntry, report: DeliveryReport
+        self,
+        number: int,
+        record: BatchRecord,
+        entry: LedgerEntry,
+        report: DeliveryReport,
+        *,
+        complete: bool = False,
     ) -> Steps[None]:
         """
         Record a delivered batch, trying again a few times: a try that cannot record it must not
         end as retryable, or the next try would count it as maybe reached (or resend it).
+        ``complete``: in the same write, the header says the send is complete.
         """
         for attempt, pause in enumerate((*LEDGER_WRITE_PAUSES, None), start=1):
             try:
-                yield from self._record(number, record, entry)
+                if complete:
+                    yield from self._record_and_complete(number, record, entry)
+                else:
+                    yield from self._record(number, record, entry)
                 return
             except LedgerUnavailableError as error:
                 if pause is None:

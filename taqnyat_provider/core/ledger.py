@@ -16,8 +16,12 @@ size and never rewrites what it wrote before::
 
 Each write also says which batch is about to go out next (``next``): "batch k delivered" and
 "batch k+1 in flight" are one write, so a send costs one durable write per batch — the floor of any
-crash-safe design (the in-flight record must be durable before the POST). A batch that no key
-names yet, but that the header's or the previous batch's ``next`` names, was in flight.
+crash-safe design (the in-flight record must be durable before the POST) — plus the header twice
+(before the first POST, and "complete" at the end). A store that writes several keys in one
+transaction (:meth:`LedgerStore.put_many`: Variables in Airflow 2.11's metadata database, the
+in-memory store) makes "the last batch delivered" and "the send complete" one write: n + 1 writes
+for n batches. A batch that no key names yet, but that the header's or the previous batch's
+``next`` names, was in flight.
 
 ``round`` is the epoch in which the send began: a cleared task that sends again starts a new round,
 and records of an older round are ignored (and overwritten as the new round goes).
@@ -72,6 +76,13 @@ class LedgerStore(Protocol):
     ``keep`` asks the store to keep the key until somebody deletes it (an unfinished send must
     outlive any cleanup); otherwise the store's own retention applies. ``blocking`` says whether
     a call does I/O (the async hook then runs it in a thread).
+
+    Two methods are optional, and the delivery engine uses them when a store has them:
+
+    * ``put_many(items)``: several ``(key, value, keep)`` in **one** durable write, all of them or
+      none (a transaction). Only a store that can promise "all or none" has it.
+    * ``holding()``: a context manager the whole send runs in, so that the store can share what its
+      calls need (one database connection) instead of setting it up for each call.
     """
 
     blocking: bool
@@ -97,6 +108,13 @@ class MemoryLedgerStore:
     def put(self, key: str, value: dict[str, Any], *, keep: bool) -> None:
         self.values[key] = json.dumps(value, separators=(",", ":"))
         self.kept[key] = keep
+
+    def put_many(self, items: list[tuple[str, dict[str, Any], bool]]) -> None:
+        """Several keys at once: in memory nothing fails half-way, so all or none holds."""
+        texts = [(key, json.dumps(value, separators=(",", ":")), keep) for key, value, keep in items]
+        for key, text, keep in texts:
+            self.values[key] = text
+            self.kept[key] = keep
 
 
 def ledger_secret(token: str) -> bytes:

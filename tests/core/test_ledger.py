@@ -35,6 +35,7 @@ from taqnyat_provider.exceptions import (
     LedgerMismatchError,
     UnresolvedDeliveryError,
 )
+from taqnyat_provider.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.core.test_delivery import NUMBERS, Api, prepared
 
 log = logging.getLogger("test")
@@ -92,11 +93,22 @@ def store(request, monkeypatch):
     return ledger_stores.VariableLedgerStore()
 
 
-def run(store, api, *, batch_size=1, epoch=0, try_number=1, on_unknown="fail", send=None, secret=SECRET):
+def run(
+    store,
+    api,
+    *,
+    batch_size=1,
+    epoch=0,
+    try_number=1,
+    on_unknown="fail",
+    send=None,
+    secret=SECRET,
+    space=SPACE,
+):
     delivery = Delivery(
         send or prepared(),
         batch_size,
-        ledger=Ledger(store, SPACE, epoch=epoch, try_number=try_number, secret=secret),
+        ledger=Ledger(store, space, epoch=epoch, try_number=try_number, secret=secret),
         on_unknown=on_unknown,
         policy=POLICY,
         log=log,
@@ -105,22 +117,40 @@ def run(store, api, *, batch_size=1, epoch=0, try_number=1, on_unknown="fail", s
 
 
 class Counting:
-    """Wraps a store: counts and sizes each write, can fail chosen writes."""
+    """
+    Wraps a store: counts and sizes each write, can fail chosen writes. ``many``: it also writes
+    several keys at once (``put_many``, all or none), as the in-memory store and Airflow 2.11's do.
+    """
 
-    def __init__(self, inner, fail_on=()):
+    def __init__(self, inner, fail_on=(), many=False):
         self.inner, self.fail_on = inner, list(fail_on)
         self.blocking = inner.blocking
         self.writes: list[tuple[str, dict, bool]] = []
+        self.groups: list[list[str]] = []  # the keys of each durable write
+        if many:
+            self.put_many = self._put_many
 
     def get(self, key):
         return self.inner.get(key)
 
-    def put(self, key, value, *, keep):
+    def _fail(self, key, value):
         for predicate in self.fail_on:
             if predicate(key, value):
                 raise OSError("API server: 503")
+
+    def put(self, key, value, *, keep):
+        self._fail(key, value)
         self.writes.append((key, json.loads(json.dumps(value)), keep))
+        self.groups.append([key])
         self.inner.put(key, value, keep=keep)
+
+    def _put_many(self, items):
+        for key, value, _ in items:
+            self._fail(key, value)  # one failing key: nothing is written
+        self.writes.extend((key, json.loads(json.dumps(value)), keep) for key, value, keep in items)
+        self.groups.append([key for key, _, _ in items])
+        for key, value, keep in items:
+            self.inner.put(key, value, keep=keep)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -153,13 +183,52 @@ def test_bytes_written_grow_linearly_not_quadratically():
     assert sizes[1000] / sizes[100] < 11 and sizes[100] / sizes[10] < 11
 
 
+def test_a_store_that_writes_keys_together_sends_n_batches_in_n_plus_1_writes():
+    counting = Counting(MemoryLedgerStore(), many=True)
+    many = [f"9665000{n:05d}" for n in range(50)]
+    delivery, report = run(counting, Api(), send=prepared(many), batch_size=5)
+    assert report.accepted == many
+    batch = [f"{SPACE}.batch.{n:05d}" for n in range(1, 11)]
+    # The header (naming batch 1), batches 1..9 (each naming the next), then batch 10's record and
+    # the header marked complete in one write.
+    assert counting.groups == [[SPACE], *([key] for key in batch[:9]), [batch[9], SPACE]]
+    assert delivery.writes == 11
+    assert counting.inner.get(batch[9])["state"] == "delivered" and "next" not in counting.inner.get(batch[9])
+    assert counting.inner.get(SPACE)["status"] == "complete" and "next" not in counting.inner.get(SPACE)
+    assert counting.inner.kept[SPACE] is False and counting.inner.kept[batch[9]] is True
+    # The same keys and records as a store that writes one key at a time: readers see no difference.
+    single = Counting(MemoryLedgerStore())
+    run(single, Api(), send=prepared(many), batch_size=5)
+    assert len(single.groups) == 12
+    assert single.inner.values.keys() == counting.inner.values.keys()
+    assert all(single.inner.get(key) == counting.inner.get(key) for key in batch)
+
+
+def test_a_resumed_send_folds_its_own_last_batch_with_complete():
+    store = Counting(MemoryLedgerStore(), many=True)
+    with pytest.raises(DeliveryInterruptedError):
+        run(store, Api({NUMBERS[2]: [_429()] * 2}))  # batches 1-2 delivered, 3 not sent
+    store.groups.clear()
+    api = Api()
+    _, report = run(store, api, try_number=2)
+    assert api.numbers == NUMBERS[2:] and report.accepted == NUMBERS
+    batch = [f"{SPACE}.batch.{n:05d}" for n in range(1, 5)]
+    # Batch 3 has an earlier try's record, so no earlier write could name it: its own "in flight".
+    assert store.groups == [[batch[2]], [batch[2]], [batch[3], SPACE]]
+    again = Api()
+    run(store, again, try_number=3)
+    assert again.sent == []  # complete: replayed
+
+
 def test_the_account_line_says_writes_and_bytes(caplog):
     with caplog.at_level(logging.INFO, logger="test"):
         delivery, _ = run(MemoryLedgerStore(), Api())
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Send ledger:")]
+    # Four batches: the header, batches 1-3, batch 4 with the header complete (the in-memory store
+    # writes several keys at once).
     assert (
         line
-        == f"Send ledger: 6 writes, {delivery.bytes_written} bytes written, {sum(delivery._kept.values())} bytes kept"
+        == f"Send ledger: 5 writes, {delivery.bytes_written} bytes written, {sum(delivery._kept.values())} bytes kept"
     )
 
 
@@ -241,8 +310,9 @@ def test_a_worker_killed_after_a_post_left_never_resends_it_on_any_store(store, 
     assert sorted(api.numbers + third.numbers) == NUMBERS
 
 
+@pytest.mark.parametrize("many", [False, True], ids=["one_key_a_write", "keys_together"])
 @pytest.mark.parametrize("killed_at_write", range(1, 7))
-def test_a_worker_killed_at_any_ledger_write_never_sends_anyone_twice(store, killed_at_write):
+def test_a_worker_killed_at_any_ledger_write_never_sends_anyone_twice(store, killed_at_write, many):
     """Die right before the n-th write (the write never lands): whatever was sent is not sent again."""
 
     class Died(BaseException):
@@ -257,9 +327,15 @@ def test_a_worker_killed_at_any_ledger_write_never_sends_anyone_twice(store, kil
                 raise Died
             super().put(key, value, keep=keep)
 
+        def _put_many(self, items):
+            writes.append([key for key, _, _ in items])
+            if len(writes) == killed_at_write:
+                raise Died
+            super()._put_many(items)
+
     api = Api()
     with contextlib.suppress(Died):
-        run(Dying(store), api)
+        run(Dying(store, many=many), api)
     second = Api()
     with contextlib.suppress(UnresolvedDeliveryError):
         run(store, second, try_number=2, on_unknown="skip")
@@ -307,6 +383,23 @@ def test_a_delivered_record_that_cannot_be_written_fails_without_retry_counting_
     with pytest.raises(UnresolvedDeliveryError):
         run(store, again, epoch=1, try_number=2)
     assert again.sent == []
+
+
+def test_the_last_batch_written_with_complete_is_retried_then_fails_counting_it_reached():
+    memory = MemoryLedgerStore()
+    counting = Counting(memory, fail_on=[lambda key, value: value.get("status") == "complete"], many=True)
+    api = Api()
+    with pytest.raises(IncompleteDeliveryError) as raised:
+        run(counting, api)
+    error = raised.value
+    assert not error.retryable and error.reached == NUMBERS and error.not_reached == []
+    # Nothing of the failed write landed: the header still says "sending", and batch 4 is the one
+    # batch 3's record named as next, so in flight: a clear sends nobody again blindly.
+    assert memory.get(SPACE)["status"] == "sending" and memory.get(f"{SPACE}.batch.00004") is None
+    again = Api()
+    with pytest.raises(UnresolvedDeliveryError) as unresolved:
+        run(memory, again, epoch=1, try_number=2)
+    assert again.sent == [] and unresolved.value.batches == [4]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -438,3 +531,162 @@ def test_a_complete_variable_header_says_when_it_completed_in_its_description(va
     header = json.loads(variables[SPACE])
     assert variables.descriptions[SPACE] == f"Taqnyat send ledger, complete at {header['updated']}"
     assert variables.descriptions[f"{SPACE}.batch.00001"].startswith("Taqnyat send ledger (")
+
+
+# --------------------------------------------------------------------------------------------------
+# Airflow 2.11: Variables in the metadata database, one connection per send
+
+
+on_airflow_2 = pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2.11 writes Variables to its database")
+
+
+def _rows(prefix):
+    """The Variables under ``prefix`` as the metadata database holds them: key -> (text, description)."""
+    from airflow.models.variable import Variable as VariableModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(VariableModel).filter(VariableModel.key.startswith(prefix)).all()
+        return {row.key: (row.val, row.description) for row in rows}
+
+
+@contextlib.contextmanager
+def _checkouts():
+    """Counts the connections taken from Airflow's engine (its task processes have no pool)."""
+    from airflow import settings
+    from sqlalchemy import event
+
+    taken = []
+
+    def checkout(*_):
+        taken.append(threading.get_ident())
+
+    event.listen(settings.engine, "checkout", checkout)
+    try:
+        yield taken
+    finally:
+        event.remove(settings.engine, "checkout", checkout)
+
+
+def _space():
+    import uuid
+
+    return f"taqnyat_ledger.test{uuid.uuid4().hex[:12]}"
+
+
+@on_airflow_2
+def test_on_airflow_2_a_send_takes_one_connection_and_writes_n_plus_1_times(airflow_db):
+    space = _space()
+    store = ledger_stores.MetadataLedgerStore()
+    with _checkouts() as taken:
+        delivery, report = run(store, Api(), space=space)
+    assert report.accepted == NUMBERS
+    assert len(taken) == 1  # before: one per read and per write
+    assert delivery.writes == 5  # the header, batches 1-3, batch 4 with the header complete
+    rows = _rows(space)
+    assert sorted(rows) == [space, *(f"{space}.batch.{n:05d}" for n in range(1, 5))]
+    header = json.loads(rows[space][0])
+    assert (
+        header["status"] == "complete"
+        and rows[space][1] == f"Taqnyat send ledger, complete at {header['updated']}"
+    )
+    assert all(json.loads(rows[f"{space}.batch.{n:05d}"][0])["state"] == "delivered" for n in range(1, 5))
+
+
+@on_airflow_2
+def test_on_airflow_2_each_write_is_committed_before_it_returns(airflow_db):
+    """The in-flight record must be durable before the POST: another connection sees it at once."""
+    space = _space()
+    store = ledger_stores.MetadataLedgerStore()
+    seen = []
+
+    def api(step):
+        if isinstance(step, Request):
+            seen.append({key: json.loads(text) for key, (text, _) in _rows(space).items()})
+        return Api()(step)
+
+    with _checkouts() as taken:
+        drive(
+            Delivery(
+                prepared(), 1, ledger=Ledger(store, space, secret=SECRET), policy=POLICY, log=log
+            ).steps(),
+            api,
+        )
+    assert len(taken) == 1 + len(seen)  # the send's one connection, and one per look from outside
+    # Before batch n's POST, the store says batch n is next (the header, then batch n-1's record).
+    assert seen[0][space]["next"] == 1
+    assert [seen[n][f"{space}.batch.{n:05d}"]["next"] for n in range(1, 4)] == [2, 3, 4]
+
+
+@on_airflow_2
+def test_on_airflow_2_a_broken_connection_fails_one_call_and_the_next_reconnects(airflow_db):
+    space = _space()
+    store = ledger_stores.MetadataLedgerStore()
+    with store.holding():
+        store.put(space, {"n": 1}, keep=True)
+        _, connection = store._held
+        connection.connection.dbapi_connection.close()  # the database went away under the send
+        with pytest.raises(Exception, match=r"(?i)closed"):
+            store.put(space, {"n": 2}, keep=True)
+        store.put(space, {"n": 3}, keep=True)
+        assert store.get(space) == {"n": 3}
+    assert store._held is None
+
+
+@on_airflow_2
+def test_on_airflow_2_another_thread_never_uses_the_held_connection(airflow_db):
+    """The async hook runs store calls in worker threads: each takes its own connection."""
+    space = _space()
+    store = ledger_stores.MetadataLedgerStore()
+    with store.holding(), _checkouts() as taken:
+        store.put(space, {"n": 1}, keep=True)
+        worker = threading.Thread(target=store.put, args=(space, {"n": 2}), kwargs={"keep": True})
+        worker.start()
+        worker.join()
+        assert store.get(space) == {"n": 2}
+    assert len(taken) == 2 and taken[0] != taken[1]
+
+
+@on_airflow_2
+def test_on_airflow_2_an_undecryptable_value_is_an_error_not_an_empty_ledger(airflow_db, monkeypatch):
+    import airflow.models.crypto
+    import airflow.models.variable
+    from airflow.models.variable import Variable as VariableModel
+    from airflow.utils.session import create_session
+    from cryptography.fernet import Fernet, InvalidToken
+
+    space = _space()
+    store = ledger_stores.MetadataLedgerStore()
+    written = Fernet(Fernet.generate_key())
+    written.is_encrypted = True  # as Airflow's own Fernet says it
+    for module in (airflow.models.crypto, airflow.models.variable):
+        monkeypatch.setattr(module, "get_fernet", lambda: written)
+    store.put(space, {"status": "sending"}, keep=True)
+    assert _rows(space)[space][0] == '{"status":"sending"}'  # decrypted by Airflow's model
+    assert store.get(space) == {"status": "sending"}
+    rotated = Fernet(Fernet.generate_key())  # the fernet_key changed and the old one is gone
+    rotated.is_encrypted = True
+    for module in (airflow.models.crypto, airflow.models.variable):
+        monkeypatch.setattr(module, "get_fernet", lambda: rotated)
+    with create_session() as session:  # Airflow's own reading: logged, and read as no value
+        assert session.query(VariableModel).filter(VariableModel.key == space).one().val is None
+    with pytest.raises(InvalidToken):
+        store.get(space)
+
+
+@on_airflow_2
+def test_on_airflow_2_the_sweep_uses_what_the_completed_send_found(airflow_db, caplog):
+    old = _space()
+    writer = ledger_stores.MetadataLedgerStore()
+    writer.put(old, {"status": "complete", "updated": "2000-01-01T00:00:00+00:00"}, keep=False)
+    writer.put(f"{old}.batch.00001", {"state": "delivered"}, keep=True)
+    space = _space()
+    store = ledger_stores.MetadataLedgerStore()
+    run(store, Api(), space=space)
+    assert old in store.expired and space not in store.expired
+    ledger = Ledger(store, space, secret=SECRET)
+    with _checkouts() as taken, caplog.at_level(logging.INFO, logger="test"):
+        ledger_stores.sweep(ledger, log)
+    assert len(taken) == 1  # the delete; the look-up was made on the send's own connection
+    assert _rows(old) == {} and len(_rows(space)) == 5
+    assert f"Removing the send ledger {old}: complete, last written over 30 days ago" in caplog.text
