@@ -43,7 +43,7 @@ No Airflow and no I/O here.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
@@ -304,6 +304,7 @@ def check(url: str) -> Generator[Probe, Answer, AudioReport]:
     ``GET``'s body holds at most :data:`SNIFF_BYTES` bytes), and returns the report or raises.
 
     A probe that got no answer has its :class:`~taqnyat_provider.core.steps.TransportError` thrown in.
+    A transport drives it with :func:`~taqnyat_provider.core.steps.drive`, as it drives the API's calls.
     """
     current = _probe_url(url)
     method = "HEAD"
@@ -348,22 +349,3 @@ def check(url: str) -> Generator[Probe, Answer, AudioReport]:
             )
         warnings = _judge_type(media_type, answer.body, current, status)
         return AudioReport(current, media_type, size, "ranged GET", hops, tuple(warnings))
-
-
-def run(url: str, perform: Callable[[Probe], Answer]) -> AudioReport:
-    """Drive :func:`check` with a blocking ``perform`` (which raises ``TransportError`` for no answer)."""
-    steps = check(url)
-    probe = next(steps)
-    while True:
-        try:
-            answer = perform(probe)
-        except TransportError as error:
-            try:
-                probe = steps.throw(error)
-            except StopIteration as done:  # pragma: no cover - check() never returns from a throw
-                return done.value  # type: ignore[no-any-return]
-            continue
-        try:
-            probe = steps.send(answer)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]

@@ -8,8 +8,9 @@ its result, or have its exception thrown in at that point, so a crash, a timeout
 middle of a send reaches the code that must record it. A hook only says how to perform each step
 (``requests`` and ``time.sleep``, or ``aiohttp`` and ``asyncio.sleep``): :func:`adrive` drives the
 steps for the async hook and :func:`drive`, the same loop written without a coroutine, for the sync
-hook. The audio preflight (:func:`taqnyat_provider.core.audio_check.run`) still has a loop of its own, over
-its own step type (``Probe``). No I/O, no Airflow and no HTTP library here.
+hook. The same two loops drive the audio preflight (:func:`taqnyat_provider.core.audio_check.check`),
+whose steps are probes of the audio host (``Probe``): the loops take any step type. No I/O, no
+Airflow and no HTTP library here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class Failure(enum.Enum):
@@ -88,7 +90,7 @@ Step = Request | Wait | Call
 Steps = Generator[Step, Any, T]
 
 
-async def adrive(steps: Steps[T], perform: Callable[[Step], Awaitable[Any]]) -> T:
+async def adrive(steps: Generator[S, Any, T], perform: Callable[[S], Awaitable[Any]]) -> T:
     """Perform each step the generator yields until it returns; exceptions go back into it."""
     try:
         step = next(steps)
@@ -103,7 +105,7 @@ async def adrive(steps: Steps[T], perform: Callable[[Step], Awaitable[Any]]) -> 
         return done.value
 
 
-def drive(steps: Steps[T], perform: Callable[[Step], Any]) -> T:
+def drive(steps: Generator[S, Any, T], perform: Callable[[S], Any]) -> T:
     """
     :func:`adrive` for synchronous steps: the same loop, line for line, without a coroutine.
 

@@ -20,7 +20,7 @@ import requests
 from taqnyat_provider.core import audio_check
 from taqnyat_provider.core.audio_check import SNIFF_BYTES, AudioReport, Probe, refuse_internal_host
 from taqnyat_provider.core.connection_settings import ConnectionSettings
-from taqnyat_provider.core.steps import Answer, Failure, TransportError
+from taqnyat_provider.core.steps import Answer, Failure, TransportError, drive
 from taqnyat_provider.hooks.network_route import network_route
 from taqnyat_provider.hooks.sync_transport import flight, tracking_session
 from taqnyat_provider.hooks.transport import BASE_HEADERS, DEADLINE_FACTOR, mask_proxy_password
@@ -111,4 +111,4 @@ def check_audio_url(
                     pass  # what failed is not said: see audio_check
                 raise TransportError(Failure.TIMED_OUT, "")
 
-        return audio_check.run(url, perform)
+        return drive(audio_check.check(url), perform)

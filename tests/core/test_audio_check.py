@@ -6,7 +6,7 @@ import pytest
 
 from taqnyat_provider.core import audio_check
 from taqnyat_provider.core.audio_check import AudioReport, Probe, shown_url, sniff
-from taqnyat_provider.core.steps import Answer, Failure, TransportError
+from taqnyat_provider.core.steps import Answer, Failure, TransportError, drive
 from taqnyat_provider.exceptions import (
     TaqnyatAudioCheckError,
     TaqnyatAudioHostRefusedError,
@@ -35,7 +35,7 @@ def scripted(*answers: Answer | TransportError):
 
 def run(*answers, url: str = URL) -> tuple[AudioReport, list[Probe]]:
     perform, probes = scripted(*answers)
-    return audio_check.run(url, perform), probes
+    return drive(audio_check.check(url), perform), probes
 
 
 def fails(
@@ -43,7 +43,7 @@ def fails(
 ) -> tuple[TaqnyatAudioCheckError, list[Probe]]:
     perform, probes = scripted(*answers)
     with pytest.raises(kind) as raised:
-        audio_check.run(url, perform)
+        drive(audio_check.check(url), perform)
     return raised.value, probes
 
 
