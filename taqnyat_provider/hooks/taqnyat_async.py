@@ -15,9 +15,6 @@ to each request (and refuse each request that carries the Bearer header).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
-import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
@@ -39,6 +36,7 @@ from taqnyat_provider.core.steps import (
     adrive,
 )
 from taqnyat_provider.hooks.network_route import network_route, tls_context
+from taqnyat_provider.hooks.off_loop import import_off_the_loop
 from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
@@ -80,20 +78,6 @@ What Airflow 3's connection lookup imports on first use, 0.1 s and more, when th
 _stack_loaded = False
 
 
-def _import_stack() -> None:
-    for name in ASYNC_STACK:
-        importlib.import_module(name)
-    for name in AIRFLOW_LOOKUP_STACK:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-
-
-def _imported(name: str) -> bool:
-    module = sys.modules.get(name)
-    spec = getattr(module, "__spec__", None)
-    return module is not None and not getattr(spec, "_initializing", False)
-
-
 async def load_async_stack() -> None:
     """
     Import :data:`ASYNC_STACK` in a worker thread, once per process; the event loop keeps running.
@@ -105,8 +89,7 @@ async def load_async_stack() -> None:
     global _stack_loaded
     if _stack_loaded:
         return
-    if not all(_imported(name) for name in ASYNC_STACK):
-        await asyncio.to_thread(_import_stack)
+    await import_off_the_loop(*ASYNC_STACK, optional=AIRFLOW_LOOKUP_STACK)
     _stack_loaded = True
 
 

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import math
-import sys
 import time
 from collections.abc import AsyncIterator
-from types import ModuleType
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
+from taqnyat_provider.hooks.off_loop import import_off_the_loop
 
 STATUS_SUCCESS = "success"
 STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"
 HOOK_MODULE = "taqnyat_provider.hooks.taqnyat_async"
-
-
-async def _import_off_the_loop(name: str) -> ModuleType:
-    """
-    ``name``, imported in a worker thread the first time: the triggerer imports this module on its
-    event loop, and loading the hook stack there would hold every other trigger meanwhile.
-    """
-    module = sys.modules.get(name)
-    if module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False):
-        return module
-    return await asyncio.to_thread(importlib.import_module, name)
 
 
 class TaqnyatStatusTrigger(BaseTrigger):
@@ -71,7 +58,7 @@ class TaqnyatStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            hooks = await _import_off_the_loop(HOOK_MODULE)
+            hooks = await import_off_the_loop(HOOK_MODULE)
             async with hooks.TaqnyatAsyncHook(self.taqnyat_conn_id) as hook:
                 while True:
                     poll = await hook.poll_system_status()  # a broken configuration raises

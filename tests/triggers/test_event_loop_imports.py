@@ -35,6 +35,7 @@ def loaded_by(statement: str) -> list[str]:
         "taqnyat_provider.triggers.status",
         "taqnyat_provider.hooks.taqnyat_async",
         "taqnyat_provider.hooks.transport",
+        "taqnyat_provider.hooks.off_loop",
     ],
 )
 def test_importing_the_async_path_loads_no_http_library(module):
@@ -42,12 +43,14 @@ def test_importing_the_async_path_loads_no_http_library(module):
 
 
 def test_the_hook_loads_its_stack_in_a_worker_thread_once(monkeypatch):
-    from taqnyat_provider.hooks import taqnyat_async
+    from taqnyat_provider.hooks import off_loop, taqnyat_async
 
     threads = []
     monkeypatch.setattr(taqnyat_async, "_stack_loaded", False)
-    monkeypatch.setattr(taqnyat_async, "_imported", lambda name: False)
-    monkeypatch.setattr(taqnyat_async, "_import_stack", lambda: threads.append(threading.get_ident()))
+    monkeypatch.setattr(off_loop, "imported", lambda name: None)
+    monkeypatch.setattr(
+        off_loop, "_import_all", lambda names, optional: threads.append(threading.get_ident())
+    )
 
     async def twice():
         await taqnyat_async.load_async_stack()
@@ -59,6 +62,7 @@ def test_the_hook_loads_its_stack_in_a_worker_thread_once(monkeypatch):
 
 
 def test_the_trigger_imports_the_hook_module_in_a_worker_thread(tmp_path, monkeypatch):
+    from taqnyat_provider.hooks.off_loop import import_off_the_loop
     from taqnyat_provider.triggers import status
 
     # A module of its own, so that nothing else shares what this test imports.
@@ -69,8 +73,8 @@ def test_the_trigger_imports_the_hook_module_in_a_worker_thread(tmp_path, monkey
     monkeypatch.delitem(sys.modules, "taqnyat_bench_probe", raising=False)
 
     async def first_use():
-        module = await status._import_off_the_loop("taqnyat_bench_probe")
-        again = await status._import_off_the_loop("taqnyat_bench_probe")
+        module = await import_off_the_loop("taqnyat_bench_probe")
+        again = await import_off_the_loop("taqnyat_bench_probe")
         return module, again, threading.get_ident()
 
     module, again, loop_thread = asyncio.run(first_use())
