@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
 
@@ -106,6 +108,24 @@ def _read_min_balance(value: Any) -> Decimal | None:
     return amount
 
 
+def read_zone(name: Any) -> ZoneInfo:
+    """A named IANA time zone such as ``Asia/Riyadh``; fixed offsets and abbreviations are refused."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"quiet_hours_timezone must be an IANA time zone name, got {name!r}")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"quiet_hours_timezone {name!r} is not a known IANA time zone (e.g. 'Asia/Riyadh', 'Europe/London')"
+        ) from None
+
+
+def quiet_window(window: Any, zone: Any) -> QuietHours | None:
+    """``quiet_hours`` in ``quiet_hours_timezone``, both rendered; None when there is no window."""
+    parsed = QuietHours.parse(window, UTC)  # the window's own rules first; the zone only for a window
+    return replace(parsed, zone=read_zone(zone)) if parsed else None
+
+
 class TaqnyatSendOperator(BaseOperator):
     """
     Base of the voice and SMS operators; subclasses only say what they send (``message``).
@@ -198,7 +218,7 @@ class TaqnyatSendOperator(BaseOperator):
         self.max_recipients = check_max_recipients(max_recipients)
         # A mistake in a window that is not templated fails when the DAG file is parsed.
         if not _templated([quiet_hours, quiet_hours_timezone]):
-            QuietHours.parse(quiet_hours, quiet_hours_timezone)
+            quiet_window(quiet_hours, quiet_hours_timezone)
         if not _templated(urgent):
             read_urgent(urgent)
         if not _templated(dry_run):
@@ -219,7 +239,7 @@ class TaqnyatSendOperator(BaseOperator):
         quiet_hours: str | None = None,
     ) -> dict[str, Any]:
         """Where a send deferred by ``quiet_hours`` resumes once the window is over."""
-        window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
+        window = quiet_window(self.quiet_hours, self.quiet_hours_timezone)
         # The trigger's event is the moment it waited for; ``airflow dags test`` passes only the event.
         if deferred_until is None:
             moment = datetime.fromisoformat(event) if isinstance(event, str) else event
@@ -260,7 +280,7 @@ class TaqnyatSendOperator(BaseOperator):
         if due is None:
             return None
         # Quiet hours that held the due time move it: the send was allowed to start when they ended.
-        window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
+        window = quiet_window(self.quiet_hours, self.quiet_hours_timezone)
         allowed = (window.ends_after(due) if window else None) or due
         return due, allowed, how_late(allowed, now)
 
@@ -286,7 +306,7 @@ class TaqnyatSendOperator(BaseOperator):
         )
 
     def _defer_if_quiet(self, now: datetime, ledger: Ledger) -> None:
-        window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
+        window = quiet_window(self.quiet_hours, self.quiet_hours_timezone)
         if window is None:
             return
         ends = window.ends_after(now)
@@ -416,7 +436,7 @@ class TaqnyatSendOperator(BaseOperator):
                         describe(late),
                         describe(self.max_lateness),
                     )
-        window = QuietHours.parse(self.quiet_hours, self.quiet_hours_timezone)
+        window = quiet_window(self.quiet_hours, self.quiet_hours_timezone)
         if window is not None:
             if not self.waits_for_quiet_hours():
                 guards["quiet_hours"] = {"window": str(window), "applies": False, "why": "scheduled SMS"}

@@ -30,7 +30,7 @@ def at(zone: str, *parts: int, fold: int = 0) -> datetime:
     ],
 )
 def test_the_ways_to_write_a_window(window):
-    quiet = QuietHours.parse(window)
+    quiet = QuietHours.parse(window, RIYADH)
     assert quiet is not None
     assert (quiet.start, quiet.end, quiet.zone.key) == (time(22), time(7), "Asia/Riyadh")
     assert str(quiet) == "22:00-07:00 Asia/Riyadh"
@@ -38,7 +38,7 @@ def test_the_ways_to_write_a_window(window):
 
 @pytest.mark.parametrize("window", [None, "", (), []])
 def test_no_window(window):
-    assert QuietHours.parse(window) is None
+    assert QuietHours.parse(window, RIYADH) is None
 
 
 @pytest.mark.parametrize(
@@ -49,18 +49,15 @@ def test_no_window(window):
         (("22:00", "7"), "Asia/Riyadh", "end must be a time like"),
         (("22:00", "22:00"), "Asia/Riyadh", "starts and ends at 22:00"),
         (22, "Asia/Riyadh", "quiet_hours must be"),
-        (("22:00", "07:00"), "Mars/Olympus", "not a known IANA time zone"),
-        (("22:00", "07:00"), "", "IANA time zone name"),
-        (("22:00", "07:00"), "+03:00", "not a known IANA time zone"),
     ],
 )
 def test_mistakes_are_named(window, zone, named):
     with pytest.raises(InvalidInputError, match=named):
-        QuietHours.parse(window, zone)
+        QuietHours.parse(window, ZoneInfo(zone))
 
 
 def test_an_overnight_window_in_riyadh():
-    quiet = QuietHours.parse(("22:00", "07:00"))
+    quiet = QuietHours.parse(("22:00", "07:00"), RIYADH)
     assert quiet is not None
     # 23:00 Riyadh (20:00 UTC): the window ends at 07:00 the next morning, 04:00 UTC.
     assert quiet.ends_after(at("Asia/Riyadh", 2026, 1, 4, 23, 0)) == datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
@@ -75,7 +72,7 @@ def test_an_overnight_window_in_riyadh():
 
 
 def test_a_window_within_one_day():
-    quiet = QuietHours.parse("13:00-15:30", "Europe/London")
+    quiet = QuietHours.parse("13:00-15:30", ZoneInfo("Europe/London"))
     assert quiet is not None
     assert quiet.ends_after(at("Europe/London", 2026, 1, 4, 14, 0)) == datetime(
         2026, 1, 4, 15, 30, tzinfo=UTC
@@ -85,7 +82,7 @@ def test_a_window_within_one_day():
 
 
 def test_the_window_keeps_the_wall_clock_across_a_dst_change():
-    quiet = QuietHours.parse(("22:00", "07:00"), "Europe/Berlin")
+    quiet = QuietHours.parse(("22:00", "07:00"), ZoneInfo("Europe/Berlin"))
     assert quiet is not None
     # The night of 2026-03-28/29 has one hour less (02:00 -> 03:00): 07:00 is CEST, 05:00 UTC.
     assert quiet.ends_after(at("Europe/Berlin", 2026, 3, 28, 23, 0)) == datetime(
@@ -102,7 +99,7 @@ def test_the_window_keeps_the_wall_clock_across_a_dst_change():
 
 def test_an_end_that_does_not_exist_ends_after_the_gap():
     # New York skips 02:00-03:00 on 2026-03-08: a window ending at 02:30 ends at 03:00 EDT (07:00 UTC).
-    quiet = QuietHours.parse(("22:00", "02:30"), "America/New_York")
+    quiet = QuietHours.parse(("22:00", "02:30"), ZoneInfo("America/New_York"))
     assert quiet is not None
     end = quiet.ends_after(at("America/New_York", 2026, 3, 8, 1, 0))
     assert end == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
@@ -112,7 +109,7 @@ def test_an_end_that_does_not_exist_ends_after_the_gap():
 
 def test_an_end_that_happens_twice_ends_at_the_one_still_ahead():
     # New York repeats 01:00-02:00 on 2026-11-01. Window until 01:30.
-    quiet = QuietHours.parse(("22:00", "01:30"), "America/New_York")
+    quiet = QuietHours.parse(("22:00", "01:30"), ZoneInfo("America/New_York"))
     assert quiet is not None
     first_pass = at("America/New_York", 2026, 11, 1, 1, 15, fold=0)  # EDT, 05:15 UTC
     second_pass = at("America/New_York", 2026, 11, 1, 1, 15, fold=1)  # EST, 06:15 UTC
@@ -122,7 +119,7 @@ def test_an_end_that_happens_twice_ends_at_the_one_still_ahead():
 
 def test_every_minute_of_a_dst_year_ends_in_the_future_and_outside():
     """Property: for each moment inside, the end is later and is itself outside the window."""
-    quiet = QuietHours.parse(("22:00", "02:30"), "America/New_York")
+    quiet = QuietHours.parse(("22:00", "02:30"), ZoneInfo("America/New_York"))
     assert quiet is not None
     moment = datetime(2026, 3, 7, 20, 0, tzinfo=UTC)
     while moment < datetime(2026, 3, 9, 12, 0, tzinfo=UTC):
@@ -134,7 +131,7 @@ def test_every_minute_of_a_dst_year_ends_in_the_future_and_outside():
 
 
 def test_a_naive_moment_is_refused():
-    quiet = QuietHours.parse(("22:00", "07:00"))
+    quiet = QuietHours.parse(("22:00", "07:00"), RIYADH)
     assert quiet is not None
     with pytest.raises(ValueError, match="timezone-aware"):
         quiet.ends_after(datetime(2026, 1, 4, 23, 0))

@@ -188,3 +188,33 @@ def test_a_send_held_by_quiet_hours_is_not_skipped_as_late_by_its_retry(sandbox,
     log = capfd.readouterr()
     assert "Skipping" not in log.out + log.err
     assert "started or was deferred on an earlier try" in log.out + log.err
+
+
+@pytest.mark.parametrize(
+    ("zone", "named"),
+    [
+        ("Mars/Olympus", "'Mars/Olympus' is not a known IANA time zone"),
+        ("", "quiet_hours_timezone must be an IANA time zone name"),
+        ("+03:00", "'\\+03:00' is not a known IANA time zone"),
+    ],
+)
+def test_a_bad_quiet_hours_timezone_fails_when_the_dag_file_is_parsed(zone, named):
+    from taqnyat_provider.exceptions import InvalidInputError
+    from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
+
+    with pytest.raises(InvalidInputError, match=named):
+        TaqnyatVoiceOperator(
+            task_id="call",
+            audio_url="https://cdn.example.com/alert.mp3",
+            recipients=["966500000000"],
+            quiet_hours=("22:00", "07:00"),
+            quiet_hours_timezone=zone,
+        )
+
+
+def test_no_window_needs_no_zone():
+    from taqnyat_provider.operators.base import quiet_window
+
+    assert quiet_window(None, "Mars/Olympus") is None
+    assert quiet_window("", None) is None
+    assert str(quiet_window("22:00-07:00", "Asia/Riyadh")) == "22:00-07:00 Asia/Riyadh"
