@@ -111,6 +111,7 @@ class MetadataLedgerStore:
         # (thread, connection) while a send holds one; the connection opens on first use and only
         # the thread that holds it uses it (a SQLite connection belongs to its thread).
         self._held: tuple[int, Any] | None = None
+        self._present: set[str] = set()  # keys this store read or wrote: updated, the others inserted
         self._completed = False
         self.expired: list[str] | Exception | None = None
         """Headers of complete entries past the default retention, found as a send completed."""
@@ -153,11 +154,14 @@ class MetadataLedgerStore:
         try:
             with connection.begin():
                 yield connection
-        except BaseException:
-            # Whatever failed, the next call starts on a new connection: this one may be broken.
-            self._held = (held[0], None)
-            with suppress(Exception):
-                connection.close()
+        except BaseException as error:
+            from sqlalchemy.exc import IntegrityError
+
+            if not isinstance(error, IntegrityError):
+                # The next call starts on a new connection: this one may be broken.
+                self._held = (held[0], None)
+                with suppress(Exception):
+                    connection.close()
             raise
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -170,7 +174,9 @@ class MetadataLedgerStore:
                 select(table.c.val, table.c.is_encrypted).where(table.c.key == key)
             ).first()
         if row is None:
+            self._present.discard(key)
             return None
+        self._present.add(key)
         text, encrypted = row
         if text is not None and encrypted:
             from airflow.models.crypto import get_fernet
@@ -186,10 +192,28 @@ class MetadataLedgerStore:
     def put_many(self, items: list[tuple[str, dict[str, Any], bool]]) -> None:
         """Write every key in one transaction: all of them are written, or none."""
         rows = [(key, *_stored(key, value)) for key, value, _ in items]
+        try:
+            # One statement a key: an UPDATE of a key this store read or wrote, an INSERT of any other
+            # (a send's batch keys are new: an UPDATE first would find nothing, every batch).
+            self._write(rows, self._present)
+        except Exception as error:
+            from sqlalchemy.exc import IntegrityError
+
+            if not isinstance(error, IntegrityError):
+                raise
+            # A key taken for new exists (written by someone else): nothing was written; again,
+            # each key updated, and inserted only if the update found none.
+            self._write(rows, None)
+        self._present.update(key for key, _, _ in rows)
+        self._completed = self._completed or any(d.startswith(_COMPLETE_AT) for _, _, d in rows)
+
+    def _write(self, rows: list[tuple[str, str, str]], present: set[str] | None) -> None:
+        """One transaction; ``present``: the keys known to exist (None: none is taken for new)."""
         with self._transaction() as connection:
             for key, text, description in rows:
-                _upsert(connection, key, text, description)
-        self._completed = self._completed or any(d.startswith(_COMPLETE_AT) for _, _, d in rows)
+                _upsert(
+                    connection, key, text, description, exists=None if present is None else key in present
+                )
 
 
 def _engine() -> Any:
@@ -219,16 +243,23 @@ def _stored(key: str, value: dict[str, Any]) -> tuple[str, str]:
     return json.dumps(value, separators=(",", ":")), description
 
 
-def _upsert(connection: Any, key: str, text: str, description: str) -> None:
-    """One Variable written on ``connection``: an UPDATE, and an INSERT only for a new key."""
+def _upsert(connection: Any, key: str, text: str, description: str, exists: bool | None) -> None:
+    """
+    One Variable written on ``connection``: INSERTed at once when ``exists`` is False (a key that
+    is there after all raises ``IntegrityError``); else UPDATEd, and INSERTed if that found no row.
+    """
     from airflow.models.variable import Variable as VariableModel
     from sqlalchemy import insert, update
 
     table = VariableModel.__table__
     row = VariableModel(key=key, val=text, description=description)  # encrypts, as Variable.set does
     values = {"val": row._val, "is_encrypted": row.is_encrypted, "description": description}
-    if not connection.execute(update(table).where(table.c.key == key).values(**values)).rowcount:
-        connection.execute(insert(table).values(key=key, **values))
+    if (
+        exists is not False
+        and connection.execute(update(table).where(table.c.key == key).values(**values)).rowcount
+    ):
+        return
+    connection.execute(insert(table).values(key=key, **values))
 
 
 _DESCRIPTION = "Taqnyat send ledger (see the provider's delivery docs before changing it)"

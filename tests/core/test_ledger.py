@@ -690,3 +690,17 @@ def test_on_airflow_2_the_sweep_uses_what_the_completed_send_found(airflow_db, c
     assert len(taken) == 1  # the delete; the look-up was made on the send's own connection
     assert _rows(old) == {} and len(_rows(space)) == 5
     assert f"Removing the send ledger {old}: complete, last written over 30 days ago" in caplog.text
+
+
+@on_airflow_2
+def test_on_airflow_2_a_key_taken_for_new_that_exists_is_still_written(airflow_db):
+    """A send inserts keys it never saw; one that someone else wrote (a header deleted by hand, its
+    batch keys left) makes that write again as an update: all or none, never an error."""
+    space = _space()
+    ledger_stores.MetadataLedgerStore().put(f"{space}.batch.00002", {"state": "unknown"}, keep=True)
+    store = ledger_stores.MetadataLedgerStore()
+    with _checkouts() as taken:
+        delivery, report = run(store, Api(), space=space)
+    assert report.accepted == NUMBERS and delivery.writes == 5 and len(taken) == 1
+    rows = _rows(space)
+    assert [json.loads(rows[f"{space}.batch.{n:05d}"][0])["state"] for n in range(1, 5)] == ["delivered"] * 4
