@@ -137,7 +137,8 @@ class MetadataLedgerStore:
             _, connection = self._held
             self._held = None
             if connection is not None:
-                connection.close()
+                with suppress(Exception):  # closing never fails the send it ends
+                    connection.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
