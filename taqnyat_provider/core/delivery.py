@@ -50,7 +50,13 @@ from taqnyat_provider.core.errors import (
 )
 from taqnyat_provider.core.ledger import BatchRecord, BatchState, Ledger, LedgerEntry, digest, key_id
 from taqnyat_provider.core.retry import DEFAULT_RETRY_POLICY, RetryPolicy, exchange
-from taqnyat_provider.core.sending import PreparedSend, SendParser, SendResult
+from taqnyat_provider.core.sending import (
+    DEFAULT_CURRENCY,
+    PreparedSend,
+    SendParser,
+    SendResult,
+    parse_send_response,
+)
 from taqnyat_provider.core.steps import Call, Request, Steps, Wait
 
 DEFAULT_BATCH_SIZE = 100
@@ -125,7 +131,7 @@ class DeliveryReport:
         currencies = {result.currency for result in self.results if result.currency}
         if len(currencies) > 1:
             return None
-        return currencies.pop() if currencies else None
+        return currencies.pop() if currencies else (DEFAULT_CURRENCY if self.cost is not None else None)
 
     def to_xcom(self) -> dict[str, Any]:
         """Each phone number once: the lists at the top, counts per batch."""
@@ -155,7 +161,9 @@ class DeliveryReport:
         }
 
 
-def parse_send(parse: SendParser, answer_status: int, body: bytes, batch: list[str]) -> SendResult:
+def parse_send(
+    answer_status: int, body: bytes, batch: list[str], parse: SendParser = parse_send_response
+) -> SendResult:
     """Parse a send's answer; after a POST an unreadable answer means the outcome is unknown."""
     try:
         return parse(answer_status, body, batch)
@@ -411,7 +419,7 @@ class Delivery:
                 answer = yield from exchange(
                     Request("POST", prepared.endpoint, json=prepared.payload(batch)), self.policy, self.log
                 )
-                result = parse_send(self.prepared.parse, answer.status, answer.body, batch)
+                result = parse_send(answer.status, answer.body, batch, self.prepared.parse)
             except (TaqnyatTransientError, TaqnyatApiError, TaqnyatConfigurationError) as error:
                 # Provably not processed: retryable when temporary, permanent for an API error code
                 # or a connection the worker cannot use (an untrusted certificate, say).

@@ -45,57 +45,6 @@ class ConnectionDefaults(Protocol):
 
 
 @dataclass(frozen=True)
-class PreparedSend:
-    """
-    A send whose every argument was checked: the endpoint, the body but its recipients, and those.
-
-    ``summary`` is what the send's XCom says about it besides the outcome (an SMS's segments, say).
-    ``generated`` names the fields made up here rather than given (a scheduled SMS's ``deleteId``):
-    a later try of the same send takes them from the send ledger instead of making new ones.
-    ``scheduled`` says when a scheduled send goes out, for the log. ``parse`` reads a batch's answer:
-    each send endpoint gives its own, so the delivery engine knows no endpoint's answer.
-    """
-
-    endpoint: str
-    fields: dict[str, Any]
-    recipients: list[str]
-    what: str = "a message"
-    summary: dict[str, Any] = field(default_factory=dict)
-    generated: frozenset[str] = frozenset()
-    scheduled: str | None = None
-    parse: SendParser = field(kw_only=True, repr=False, compare=False)
-
-    def payload(self, batch: list[str]) -> dict[str, Any]:
-        return {"recipients": batch, **self.fields}
-
-    def canonical(self, batch_size: int) -> str:
-        """What identifies this send across tries: endpoint, given fields, recipients and batching."""
-        given = {name: value for name, value in self.fields.items() if name not in self.generated}
-        return json.dumps(
-            [self.endpoint, given, self.recipients, batch_size], sort_keys=True, separators=(",", ":")
-        )
-
-    def with_generated(self, values: dict[str, Any]) -> PreparedSend:
-        """The same send with the made-up fields an earlier try used (the ledger keeps them)."""
-        kept = {name: value for name, value in values.items() if name in self.generated}
-        if not kept:
-            return self
-        summary = dict(self.summary)
-        if "deleteId" in kept:
-            summary["delete_id"] = kept["deleteId"]
-        return PreparedSend(
-            self.endpoint,
-            {**self.fields, **kept},
-            self.recipients,
-            self.what,
-            summary,
-            self.generated,
-            self.scheduled,
-            parse=self.parse,
-        )
-
-
-@dataclass(frozen=True)
 class SendResult:
     """One accepted send (a voice call batch or an SMS batch)."""
 
@@ -182,8 +131,6 @@ def parse_send_response(
     if cost is None:
         cost = as_decimal(data.get("price", "cost"))
     currency = as_text(fields.get("currency")) or as_text(data.get("currency"))
-    if currency is None and cost is not None:
-        currency = DEFAULT_CURRENCY
     return SendResult(
         message_id=message_id,
         accepted=accepted,
@@ -196,3 +143,55 @@ def parse_send_response(
 
 SendParser = Callable[[int, bytes, list[str]], SendResult]
 """Reads the answer to one batch: HTTP status, body and the batch's recipients."""
+
+
+@dataclass(frozen=True)
+class PreparedSend:
+    """
+    A send whose every argument was checked: the endpoint, the body but its recipients, and those.
+
+    ``summary`` is what the send's XCom says about it besides the outcome (an SMS's segments, say).
+    ``generated`` names the fields made up here rather than given (a scheduled SMS's ``deleteId``):
+    a later try of the same send takes them from the send ledger instead of making new ones.
+    ``scheduled`` says when a scheduled send goes out, for the log. ``parse`` reads a batch's answer:
+    each send endpoint names its own, so the delivery engine knows no endpoint's answer (both send
+    endpoints answer alike, and a ``PreparedSend`` made without one reads that answer).
+    """
+
+    endpoint: str
+    fields: dict[str, Any]
+    recipients: list[str]
+    what: str = "a message"
+    summary: dict[str, Any] = field(default_factory=dict)
+    generated: frozenset[str] = frozenset()
+    scheduled: str | None = None
+    parse: SendParser = field(default=parse_send_response, kw_only=True, repr=False, compare=False)
+
+    def payload(self, batch: list[str]) -> dict[str, Any]:
+        return {"recipients": batch, **self.fields}
+
+    def canonical(self, batch_size: int) -> str:
+        """What identifies this send across tries: endpoint, given fields, recipients and batching."""
+        given = {name: value for name, value in self.fields.items() if name not in self.generated}
+        return json.dumps(
+            [self.endpoint, given, self.recipients, batch_size], sort_keys=True, separators=(",", ":")
+        )
+
+    def with_generated(self, values: dict[str, Any]) -> PreparedSend:
+        """The same send with the made-up fields an earlier try used (the ledger keeps them)."""
+        kept = {name: value for name, value in values.items() if name in self.generated}
+        if not kept:
+            return self
+        summary = dict(self.summary)
+        if "deleteId" in kept:
+            summary["delete_id"] = kept["deleteId"]
+        return PreparedSend(
+            self.endpoint,
+            {**self.fields, **kept},
+            self.recipients,
+            self.what,
+            summary,
+            self.generated,
+            self.scheduled,
+            parse=self.parse,
+        )

@@ -171,3 +171,12 @@ def test_a_number_is_never_both_accepted_and_rejected(accepted, rejected, lists_
     expected_accepted = {n for n, _ in accepted} if lists_accepted else set(SENT)
     assert set(result.accepted) == expected_accepted - set(result.rejected)
     assert len(result.accepted) == len(set(result.accepted))  # each number once, spelled as sent
+
+
+def test_a_prepared_send_made_without_a_parser_reads_the_send_answer():
+    # 0.2.0 made PreparedSend(endpoint, fields, recipients) with no parser: it still reads answers.
+    prepared = PreparedSend("voiceSend.php/", {"audioUrl": "https://a/x.mp3"}, ["966500000000"])
+    result = prepared.parse(
+        201, b'{"statusCode": 201, "messageId": "m", "rejectedNumber": "[]"}', ["966500000000"]
+    )
+    assert (result.message_id, result.accepted, result.currency) == ("m", ["966500000000"], None)
