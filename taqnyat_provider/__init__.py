@@ -11,5 +11,5 @@ import sys as _sys
 from taqnyat_provider._moved import MovedModules as _MovedModules
 
 # 0.2.0's module paths (taqnyat_provider.messages, .delivery, ...) resolve to their new homes.
-if not any(isinstance(finder, _MovedModules) for finder in _sys.meta_path):
+if not any(getattr(finder, "taqnyat_moved", False) for finder in _sys.meta_path):
     _sys.meta_path.append(_MovedModules())

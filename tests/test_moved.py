@@ -72,3 +72,36 @@ def test_0_2_0_delivery_names_that_moved_in_0_2_0_still_resolve():
         old_delivery = importlib.import_module("taqnyat_provider.delivery")
         assert old_delivery.Failure is Failure  # warns again: Failure moved out of delivery in 0.2.0
     sys.modules.pop("taqnyat_provider.delivery")
+
+
+def test_an_old_path_with_one_home_is_that_module_so_a_patch_reaches_the_provider():
+    from unittest import mock
+
+    from taqnyat_provider.core import retry
+    from taqnyat_provider.hooks.transport import policy_or_default
+
+    sys.modules.pop("taqnyat_provider.retry", None)
+    fast = retry.RetryPolicy(backoff_seconds=0.01)
+    with pytest.warns(DeprecationWarning), mock.patch("taqnyat_provider.retry.DEFAULT_RETRY_POLICY", fast):
+        assert policy_or_default(None) is fast  # 0.2.0's own fast_retries pattern
+    assert sys.modules["taqnyat_provider.retry"] is retry
+
+
+def test_an_old_path_with_several_homes_lists_and_star_imports_their_names():
+    sys.modules.pop("taqnyat_provider.messages", None)
+    names: dict = {}
+    with pytest.warns(DeprecationWarning):
+        exec("from taqnyat_provider.messages import *", names)
+    assert {"VoiceCall", "SmsMessage", "PreparedSend", "VOICE_ENDPOINT", "SMS_ENDPOINT"} <= set(names)
+    assert "VoiceCall" in dir(sys.modules["taqnyat_provider.messages"])
+
+
+def test_the_errors_keep_their_public_module_name_in_tracebacks_and_pickles():
+    import pickle
+
+    from taqnyat_provider import exceptions
+
+    error = exceptions.TaqnyatDeliveryUnknownError("lost", http_status=None)
+    assert type(error).__module__ == "taqnyat_provider.exceptions"
+    assert b"taqnyat_provider.exceptions" in pickle.dumps(error)
+    assert type(pickle.loads(pickle.dumps(error))) is exceptions.TaqnyatDeliveryUnknownError

@@ -441,3 +441,11 @@ class TaqnyatAudioHostRefusedError(TaqnyatInvalidAudioError):
     The audio URL's host is, or resolves to, a loopback, private, link-local, multicast or reserved
     address: the check refuses it before connecting (Taqnyat's servers could not fetch it either).
     """
+
+
+# Tracebacks, log lines, pickles and the docs name the errors by their public home, where users
+# import and catch them (``taqnyat_provider.exceptions.TaqnyatApiError``), as they did in 0.2.0.
+for _public in __all__:
+    if isinstance(globals()[_public], type):
+        globals()[_public].__module__ = "taqnyat_provider.exceptions"
+del _public
