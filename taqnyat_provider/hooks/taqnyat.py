@@ -110,6 +110,10 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
         self, taqnyat_conn_id: str = DEFAULT_CONN_ID, retry_policy: RetryPolicy | None = None
     ) -> None:
         super().__init__(method="GET", http_conn_id=taqnyat_conn_id)
+        # HttpHook's own request machinery (adapters that send a prepared request as they are, its
+        # base URL and extras, read when its get_conn runs): none of it is used, none of it is left.
+        for unused in ("adapter", "keep_alive_adapter", "base_url", "merged_extra"):
+            vars(self).pop(unused, None)
         self.taqnyat_conn_id = taqnyat_conn_id
         self.retry_policy = retry_policy
         self._session: requests.Session | None = None
@@ -122,7 +126,14 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
             self.log.warning("%s", warning)
         return settings
 
-    def get_conn(self, headers: dict[Any, Any] | None = None, extra_options: Any = None) -> requests.Session:
+    def check_connection_settings(self) -> None:
+        """
+        Read the connection and build the session a call would use, sending nothing: a bad base URL,
+        proxy or CA bundle fails here (a dry run's check).
+        """
+        self._http_session()
+
+    def _http_session(self) -> requests.Session:
         """The hook's one session; it takes nothing from the environment unless the connection says so."""
         if self._session is None:
             settings = self.settings
@@ -140,8 +151,6 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
                 session.proxies.update({"http": route.proxy, "https": route.proxy})
             session.headers.update(BASE_HEADERS)
             self._session = session
-        if headers:
-            self._session.headers.update(headers)
         return self._session
 
     def close(self) -> None:
@@ -151,7 +160,7 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
 
     def _transfer(self, request: Request) -> Answer:
         settings = self.settings
-        session = self.get_conn()
+        session = self._http_session()
         # Connect (TLS handshake included) and each wait for the answer are bounded apart, and the
         # whole request by the flight's deadline: a server dripping bytes cannot hold a worker. A
         # request that was never written is "not sent" (see sync_transport), however urllib3 names
@@ -327,6 +336,7 @@ class TaqnyatHook(TaqnyatCalls, HttpHook):
         """The URL a request to ``endpoint`` goes to, from the connection's base URL."""
         return self.settings.url(endpoint or "")
 
+    get_conn = NotOffered("the session sends only through the hook's calls and sends")
     run_and_check = NotOffered("use request() or run()")
     run_with_advanced_retry = NotOffered("the hook retries by its own rules: use request() or run()")
     check_response = NotOffered(

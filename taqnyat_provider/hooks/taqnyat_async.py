@@ -41,6 +41,7 @@ from taqnyat_provider.hooks.transport import (
     BASE_HEADERS,
     CHUNK_BYTES,
     DEADLINE_FACTOR,
+    NotOffered,
     TaqnyatCalls,
     aiohttp_failure,
     auth_headers,
@@ -156,7 +157,14 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
                 self.log.warning("%s", warning)
         return self._settings
 
-    async def get_conn(self) -> aiohttp.ClientSession:
+    async def check_connection_settings(self) -> None:
+        """Read the connection and open the session a call would use, sending nothing."""
+        await self._http_session()
+        await self._options(await self.get_settings())
+
+    get_conn = NotOffered("the session sends only through the hook's calls and sends")
+
+    async def _http_session(self) -> aiohttp.ClientSession:
         """The hook's one session (created on first use, inside the running event loop)."""
         if self._session is None or self._session.closed:
             settings = await self.get_settings()
@@ -196,7 +204,7 @@ class TaqnyatAsyncHook(TaqnyatCalls, BaseHook):
 
     async def _transfer(self, request: Request) -> Answer:
         settings = await self.get_settings()  # first: it loads aiohttp off the event loop
-        session = await self.get_conn()
+        session = await self._http_session()
         options = await self._options(settings)
         import aiohttp
 

@@ -10,6 +10,7 @@ triggerer that only runs the status trigger never loads ``requests`` at all.
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import re
 import ssl
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,7 @@ from airflow.providers.common.compat.sdk import mask_secret
 from taqnyat_provider import __version__
 from taqnyat_provider.core.connection_settings import ConnectionSettings, settings_from_connection
 from taqnyat_provider.core.delivery import Delivery, DeliveryReport
-from taqnyat_provider.core.endpoints.sms import SMS_ENDPOINT
-from taqnyat_provider.core.endpoints.voice import VOICE_ENDPOINT
+from taqnyat_provider.core.endpoints.sms_delete import DELETE_SMS_ENDPOINT
 from taqnyat_provider.core.errors import InvalidInputError, TaqnyatConfigurationError
 from taqnyat_provider.core.ledger import Ledger
 from taqnyat_provider.core.retry import RetryPolicy, exchange
@@ -224,16 +224,27 @@ class NotOffered:
         )
 
 
-SEND_PATHS = frozenset(endpoint.strip("/").lower() for endpoint in (VOICE_ENDPOINT, SMS_ENDPOINT))
-"""The two endpoints that call or text people: only the delivery engine, with its send ledger, posts to them."""
+OTHER_WRITES = frozenset({("DELETE", DELETE_SMS_ENDPOINT.strip("/").lower())})
+"""The API's one write that calls or texts nobody; every other write is a send."""
+
+
+def _path(endpoint: str) -> str:
+    """The path a request to ``endpoint`` reaches, as a server reads it: decoded, slashes and dots folded."""
+    path = unquote(urlsplit(endpoint.strip()).path)
+    return posixpath.normpath("/" + re.sub("/+", "/", path)).strip("/").lower()
 
 
 def refuse_unkept_send(method: str, endpoint: str) -> None:
-    """A request to a send endpoint outside the delivery engine would go out with no send ledger: refused."""
-    if method.upper() != "GET" and urlsplit(endpoint.strip()).path.strip("/").lower() in SEND_PATHS:
+    """
+    ``request()`` and ``run()`` read (GET) and cancel a scheduled SMS; any other write could call or
+    text people with no send ledger, however its path is spelled: refused, before anything is sent.
+    """
+    verb = method.strip().upper()
+    if verb != "GET" and (verb, _path(endpoint)) not in OTHER_WRITES:
         raise InvalidInputError(
-            f"{method.upper()} {endpoint!r} calls or texts people: send through place_voice_calls(), "
-            "send_sms() or deliver(), which keep the send ledger, not through request() or run()"
+            f"{method!r} {endpoint!r}: request() and run() only read (GET) and cancel a scheduled SMS "
+            "(DELETE v1/messages/delete); send through place_voice_calls(), send_sms() or deliver(), "
+            "which keep the send ledger"
         )
 
 

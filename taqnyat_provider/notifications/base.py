@@ -167,7 +167,7 @@ class TaqnyatNotifier(BaseNotifier):
             self._announce(context, prepared)
             token = settings.require_token()
             if dry_run:
-                self.hook.get_conn()  # the session a send would use: an unreadable CA bundle fails here
+                self.hook.check_connection_settings()  # an unreadable CA bundle fails here
                 self._rehearse(prepared)
                 return
             ledger = self._ledger(context, prepared, token)
@@ -197,7 +197,7 @@ class TaqnyatNotifier(BaseNotifier):
             self._announce(context, prepared)
             token = settings.require_token()
             if dry_run:
-                await hook.get_conn()
+                await hook.check_connection_settings()
                 self._rehearse(prepared)
                 return
             ledger = self._ledger(context, prepared, token)

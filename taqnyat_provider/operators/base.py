@@ -390,7 +390,7 @@ class TaqnyatSendOperator(BaseOperator):
 
         self.log.info("Dry run: checking the send and building its requests; nothing will be sent")
         hook.settings.require_token()
-        hook.get_conn()  # the session a send would use: an unreadable CA bundle fails here too
+        hook.check_connection_settings()  # an unreadable CA bundle fails here too
         now = utcnow()
         prepared = self.message().prepare(hook.settings)
         enforce_max_recipients(prepared, self.max_recipients)

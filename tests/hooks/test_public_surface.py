@@ -45,12 +45,13 @@ SENDS = {
     ),
 }
 POLLS = {"poll_system_status"}  # one attempt: the sensor and the trigger poll again at their cadence
-CLOSED = ("run_and_check", "run_with_advanced_retry", "check_response")
+CLOSED = ("get_conn", "run_and_check", "run_with_advanced_retry", "check_response")
+ASYNC_CLOSED = ("get_conn",)
 
 # Makes no request to Taqnyat: the connection, the session, Airflow's hook registry and logging.
 PLUMBING = {
     "close",
-    "get_conn",
+    "check_connection_settings",
     "policy",
     "conn_name_attr",
     "conn_type",
@@ -93,7 +94,7 @@ def public_names(cls: type) -> set[str]:
     ("cls", "placed"),
     [
         (TaqnyatHook, {*CALLS, *SYNC_CALLS, *SENDS, *POLLS, *CLOSED, *PLUMBING, *SYNC_PLUMBING}),
-        (TaqnyatAsyncHook, {*CALLS, *SENDS, *POLLS, *PLUMBING, *ASYNC_PLUMBING}),
+        (TaqnyatAsyncHook, {*CALLS, *SENDS, *POLLS, *ASYNC_CLOSED, *PLUMBING, *ASYNC_PLUMBING}),
     ],
 )
 def test_every_public_name_of_each_hook_is_placed_under_a_rule(cls, placed):
@@ -104,13 +105,27 @@ def test_every_public_name_of_each_hook_is_placed_under_a_rule(cls, placed):
     assert {*CALLS, *SENDS} <= names
 
 
-@pytest.mark.parametrize("name", CLOSED)
-def test_the_doors_httphook_lends_are_closed_and_say_what_to_use(name):
-    assert not hasattr(TaqnyatHook, name)
-    hook = TaqnyatHook()
-    assert not hasattr(hook, name)
-    with pytest.raises(AttributeError, match=rf"does not offer {name}\(\).*use "):
-        getattr(hook, name)
+# What an instance holds besides its class's names: the ids, HttpHook's method (run's verb) and the
+# retry policy. HttpHook's adapters, base URL and extras are gone: an adapter sends a prepared
+# request as it is.
+INSTANCE = {"http_conn_id", "method", "taqnyat_conn_id", "retry_policy"}
+
+
+@pytest.mark.parametrize(("cls", "closed"), [(TaqnyatHook, CLOSED), (TaqnyatAsyncHook, ASYNC_CLOSED)])
+def test_the_doors_a_base_class_lends_are_closed_and_say_what_to_use(cls, closed):
+    hook = cls()
+    for name in closed:
+        assert not hasattr(cls, name)
+        assert not hasattr(hook, name)
+        with pytest.raises(AttributeError, match=rf"does not offer {name}\(\).*"):
+            getattr(hook, name)
+
+
+@pytest.mark.parametrize("cls", [TaqnyatHook, TaqnyatAsyncHook])
+def test_an_instance_holds_no_public_attribute_but_its_ids_and_policy(cls):
+    public = {name for name in vars(cls()) if not name.startswith("_")}
+    assert public <= INSTANCE
+    assert not {"adapter", "keep_alive_adapter", "base_url", "merged_extra"} & public
 
 
 def test_the_call_surface_is_typed():
