@@ -59,6 +59,8 @@ class QuietHours:
         Refused with an ``InvalidInputError``: anything else, and a window that starts when it ends
         (which would be either nothing or the whole day).
         """
+        if not isinstance(zone, tzinfo):  # a name is read by the operator (it reads a database)
+            raise TypeError(f"zone must be a tzinfo such as ZoneInfo('Asia/Riyadh'), got {zone!r}")
         if window is None or (isinstance(window, (str, Sequence)) and len(window) == 0):
             return None
         if isinstance(window, str):

@@ -148,3 +148,8 @@ def test_urgent_as_a_template_renders_it(value, expected):
 def test_urgent_nonsense_is_refused():
     with pytest.raises(InvalidInputError, match="urgent"):
         read_urgent("maybe")
+
+
+def test_a_zone_name_is_refused_at_parse_not_later():
+    with pytest.raises(TypeError, match=r"zone must be a tzinfo.*'Asia/Riyadh'"):
+        QuietHours.parse(("22:00", "07:00"), "Asia/Riyadh")
