@@ -30,12 +30,13 @@ Entries hold no token and no phone numbers but rejected ones (see :mod:`taqnyat_
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from taqnyat_provider.core.ledger import (
     COMPLETE,
@@ -166,14 +167,8 @@ class MetadataLedgerStore:
             raise
 
     def get(self, key: str) -> dict[str, Any] | None:
-        from airflow.models.variable import Variable as VariableModel
-        from sqlalchemy import select
-
-        table = VariableModel.__table__
         with self._transaction() as connection:
-            row = connection.execute(
-                select(table.c.val, table.c.is_encrypted).where(table.c.key == key)
-            ).first()
+            row = connection.execute(_statements().read, {"k": key}).first()
         if row is None:
             self._present.discard(key)
             return None
@@ -249,18 +244,44 @@ def _upsert(connection: Any, key: str, text: str, description: str, exists: bool
     One Variable written on ``connection``: INSERTed at once when ``exists`` is False (a key that
     is there after all raises ``IntegrityError``); else UPDATEd, and INSERTed if that found no row.
     """
+    from airflow.models.crypto import get_fernet
+
+    fernet = get_fernet()  # encrypted as Variable.set encrypts (its set_val)
+    values = {
+        "k": key,
+        "val": fernet.encrypt(text.encode()).decode(),
+        "encrypted": fernet.is_encrypted,
+        "d": description,
+    }
+    statements = _statements()
+    if exists is not False and connection.execute(statements.update, values).rowcount:
+        return
+    connection.execute(statements.insert, values)
+
+
+class _Statements(NamedTuple):
+    read: Any
+    update: Any
+    insert: Any
+
+
+@functools.cache
+def _statements() -> _Statements:
+    """The store's three statements, built once: a send runs them for every batch."""
     from airflow.models.variable import Variable as VariableModel
-    from sqlalchemy import insert, update
+    from sqlalchemy import bindparam, insert, select, update
 
     table = VariableModel.__table__
-    row = VariableModel(key=key, val=text, description=description)  # encrypts, as Variable.set does
-    values = {"val": row._val, "is_encrypted": row.is_encrypted, "description": description}
-    if (
-        exists is not False
-        and connection.execute(update(table).where(table.c.key == key).values(**values)).rowcount
-    ):
-        return
-    connection.execute(insert(table).values(key=key, **values))
+    values: dict[str, Any] = {
+        "val": bindparam("val"),
+        "is_encrypted": bindparam("encrypted"),
+        "description": bindparam("d"),
+    }
+    return _Statements(
+        read=select(table.c.val, table.c.is_encrypted).where(table.c.key == bindparam("k")),
+        update=update(table).where(table.c.key == bindparam("k")).values(**values),
+        insert=insert(table).values(key=bindparam("k"), **values),
+    )
 
 
 _DESCRIPTION = "Taqnyat send ledger (see the provider's delivery docs before changing it)"
