@@ -55,6 +55,7 @@ from taqnyat_provider.operators.voice import TaqnyatVoiceOperator
 
 PLAN = {plan!r}
 WRITES = {writes}
+STORE = {store!r}  # the floor's store write, also the crash-safe loop's
 BASE, TOKEN, AUDIO, CALLER_ID = {base!r}, {token!r}, {audio!r}, {caller_id!r}
 RESULTS = os.environ["TAQNYAT_BENCH_RESULTS"]
 NUMBERS = {{size: [f"9665{{n:08d}}" for n in range(size)] for size in sorted({{s for _, _, s in PLAN if s}})}}
@@ -97,6 +98,49 @@ def _raw_posts(size):
             response.json()
 
 
+def _crash_safe_loop(context, size):
+    """
+    The least a send that survives a crash between batches can do, written by hand: read the
+    header (absent), write it naming batch 1 in flight, then per batch one raw POST and one write
+    ("batch k delivered", naming batch k+1 in flight), each batch its own key.
+    """
+    import requests
+
+    task_id = context["ti"].task_id
+    store = context.get("task_state_store") if STORE == "task_state_store" else None
+    if store is not None:
+        from airflow.sdk.execution_time.context import NEVER_EXPIRE
+
+        def read(key):
+            return store.get(key)
+
+        def write(key, value):
+            store.set(key, value, retention=NEVER_EXPIRE)
+    else:
+        def read(key):
+            return Variable.get(f"bench_loop.{{task_id}}.{{key}}", None)
+
+        def write(key, value):
+            Variable.set(f"bench_loop.{{task_id}}.{{key}}", json.dumps(value))
+    numbers = NUMBERS[size]
+    body = {{"callerId": CALLER_ID, "audioUrl": AUDIO}}
+    headers = {{"Authorization": f"Bearer {{TOKEN}}", "Accept": "application/json"}}
+    if read("head") is not None:
+        raise RuntimeError("a fresh send found a header")
+    write("head", {{"total": -(-size // {batch}), "next": 1}})
+    with requests.Session() as session:
+        for number, start in enumerate(range(0, len(numbers), {batch}), start=1):
+            response = session.post(
+                f"{{BASE}}/voiceSend.php/",
+                json={{"recipients": numbers[start:start + {batch}], **body}},
+                headers=headers,
+            )
+            response.raise_for_status()
+            answer = response.json()
+            following = number + 1 if start + {batch} < len(numbers) else None
+            write(f"batch.{{number:05d}}", {{"state": "delivered", "answer": str(answer)[:40], "next": following}})
+
+
 def _store_writes(context, kind):
     samples = []
     for i in range(WRITES):
@@ -131,6 +175,11 @@ with DAG(
             def raw(size=size):
                 _raw_posts(size)
             tasks.append(raw())
+        elif kind == "loop":
+            @task(task_id=task_id)
+            def loop(size=size, **context):
+                _crash_safe_loop(context, size)
+            tasks.append(loop())
         elif kind in ("task_state_store", "variable"):
             @task(task_id=task_id)
             def write(kind=kind, **context):
@@ -184,8 +233,8 @@ def plan(sizes: Sizes) -> list[tuple[str, str, int]]:
     """
     The tasks, one after another: a one-batch raw send and provider send first, unmeasured, so that
     no measured task pays the first import of ``requests`` or of the hook; then the single writes;
-    then per repeat and size an empty task, raw posts and the provider (raw and provider swap places
-    every other repeat, so that drift hits both alike).
+    then per repeat and size an empty task, raw posts, the provider and the hand-written crash-safe
+    loop (the three take turns in front from one repeat to the next, so that drift hits them alike).
     """
     steps: list[tuple[str, str, int]] = [("warm_raw", "warm_raw", BATCH_SIZE)]
     steps.append(("warm_provider", "warm_provider", BATCH_SIZE))
@@ -196,9 +245,10 @@ def plan(sizes: Sizes) -> list[tuple[str, str, int]]:
         for size in sorted(sizes.repeats):
             if rep >= sizes.repeats[size]:
                 continue
-            pair = [("raw", size), ("provider", size)]
+            kinds = ["raw", "provider", "loop"]
             steps.append((f"empty_{size}_{rep}", "empty", size))
-            for kind, _ in pair if rep % 2 == 0 else reversed(pair):
+            shift = rep % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
                 steps.append((f"{kind}_{size}_{rep}", kind, size))
     return steps
 
@@ -230,6 +280,7 @@ def measure(
         textwrap.dedent(DAG_SOURCE).format(
             plan=steps,
             writes=sizes.writes,
+            store="task_state_store" if sizes.task_state_store else "variable",
             base=sandbox_url,
             token=token,
             audio=audio,
@@ -329,6 +380,7 @@ class SizeResult:
     empty: tuple[float, float]
     raw: tuple[float, float]
     provider: tuple[float, float]
+    loop: tuple[float, float]  # the hand-written crash-safe loop (read, n + 1 writes, n raw POSTs)
     write: float  # one durable store write of a small dict, median
     ledger: tuple[int, int, int] | None  # (writes, bytes written, bytes kept), None: no such log line
 
@@ -345,6 +397,11 @@ class SizeResult:
     def per_batch_db(self) -> float:
         """The same from the task instances' start and end dates."""
         return (self.provider[1] - self.empty[1]) / self.batches
+
+    @property
+    def loop_per_batch(self) -> float:
+        """The hand-written crash-safe loop's cost per batch above an empty task, from inside the tasks."""
+        return (self.loop[0] - self.empty[0]) / self.batches
 
     @property
     def floor(self) -> float:
@@ -368,6 +425,7 @@ def summarize(measured: Measured, store: str) -> list[SizeResult]:
                 empty=(measured.median("empty"), measured.median("empty", source="db")),
                 raw=(measured.median("raw", size), measured.median("raw", size, "db")),
                 provider=(measured.median("provider", size), measured.median("provider", size, "db")),
+                loop=(measured.median("loop", size), measured.median("loop", size, "db")),
                 write=measured.writes[store],
                 ledger=ledger[0] if ledger else None,
             )
@@ -379,8 +437,9 @@ def details(sections: list[tuple[Measured, str, list[SizeResult]]]) -> str:
     """The absolute figures behind the DAG-run rows, both clocks, as a Markdown table."""
     lines = [
         "| Airflow | Recipients (batches) | Empty task | Raw posts | Voice operator | One store write | "
-        "Provider per batch (DB clock) | Floor per batch | Ledger writes; bytes written / kept |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "Provider per batch (DB clock) | Floor per batch | Crash-safe loop per batch | "
+        "Ledger writes; bytes written / kept |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def pair(values: tuple[float, float]) -> str:
@@ -396,6 +455,17 @@ def details(sections: list[tuple[Measured, str, list[SizeResult]]]) -> str:
                 f"| {version} | {r.size:,} ({r.batches:,}) × {r.repeats} | {pair(r.empty)} | "
                 f"{pair(r.raw)} | {pair(r.provider)} | {store} {1000 * r.write:.2f} ms | "
                 f"{1000 * r.per_batch:.2f} ms ({1000 * r.per_batch_db:.2f} ms) | {1000 * r.floor:.2f} ms | "
-                f"{ledger} |"
+                f"{1000 * r.loop_per_batch:.2f} ms | {ledger} |"
             )
     return "\n".join(lines)
+
+
+def loop_summary(airflow: str, results: list[SizeResult]) -> str:
+    """One sentence per size: the hand-written crash-safe loop against the floor, the provider against it."""
+    parts = [
+        f"{r.size:,} recipients: loop {1000 * r.loop_per_batch:.2f} ms a batch, "
+        f"{r.loop_per_batch / r.floor:.2f}x the floor; voice operator {1000 * r.per_batch:.2f} ms, "
+        f"{r.per_batch / r.loop_per_batch:.2f}x the loop"
+        for r in results
+    ]
+    return f"On Airflow {airflow}, " + "; ".join(parts) + "."
