@@ -141,6 +141,48 @@ def _crash_safe_loop(context, size):
             write(f"batch.{{number:05d}}", {{"state": "delivered", "answer": str(answer)[:40], "next": following}})
 
 
+def _alternation(context, rounds=60):
+    """
+    Raw POSTs back to back, then alternating with store writes (the floor's two halves, timed as a
+    send runs them): the medians of a POST alone, a POST right after a write, a write between POSTs.
+    """
+    import requests
+
+    store = context.get("task_state_store") if STORE == "task_state_store" else None
+    body = {{"callerId": CALLER_ID, "audioUrl": AUDIO}}
+    headers = {{"Authorization": f"Bearer {{TOKEN}}", "Accept": "application/json"}}
+    numbers = NUMBERS[min(NUMBERS)]
+    alone, after, between = [], [], []
+    with requests.Session() as session:
+        def post():
+            start = time.perf_counter()
+            response = session.post(
+                f"{{BASE}}/voiceSend.php/", json={{"recipients": numbers[:{batch}], **body}}, headers=headers
+            )
+            response.raise_for_status()
+            response.json()
+            return time.perf_counter() - start
+        for _ in range(rounds):
+            alone.append(post())
+        for i in range(rounds):
+            value = {{"batch": i, "state": "delivered", "message_id": f"V-{{5452900000 + i}}", "accepted": 100}}
+            start = time.perf_counter()
+            if store is not None:
+                store.set("bench_alternation", value)
+            else:
+                Variable.set("taqnyat_bench_alternation", json.dumps(value))
+            between.append(time.perf_counter() - start)
+            after.append(post())
+    _record(
+        context["ti"].task_id,
+        alternation={{
+            "post_alone": statistics.median(alone),
+            "post_after_write": statistics.median(after),
+            "write_between_posts": statistics.median(between),
+        }},
+    )
+
+
 def _store_writes(context, kind):
     samples = []
     for i in range(WRITES):
@@ -175,6 +217,11 @@ with DAG(
             def raw(size=size):
                 _raw_posts(size)
             tasks.append(raw())
+        elif kind == "alternation":
+            @task(task_id=task_id)
+            def alternation(**context):
+                _alternation(context)
+            tasks.append(alternation())
         elif kind == "loop":
             @task(task_id=task_id)
             def loop(size=size, **context):
@@ -216,6 +263,7 @@ class Measured:
     execute: dict[str, float] = field(default_factory=dict)
     db: dict[str, float] = field(default_factory=dict)
     writes: dict[str, float] = field(default_factory=dict)  # store -> median seconds of one write
+    alternation: dict[str, float] = field(default_factory=dict)  # see _alternation in DAG_SOURCE
     ledger: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # task_id -> (W, B, K)
     plan: list[tuple[str, str, int]] = field(default_factory=list)
     log_clock: bool = False  # the outer clock came from dags test's log lines, not the database
@@ -241,6 +289,7 @@ def plan(sizes: Sizes) -> list[tuple[str, str, int]]:
     if sizes.task_state_store:
         steps.append(("write_task_state_store", "task_state_store", 0))
     steps.append(("write_variable", "variable", 0))
+    steps.append(("alternation", "alternation", 0))
     for rep in range(max(sizes.repeats.values())):
         for size in sorted(sizes.repeats):
             if rep >= sizes.repeats[size]:
@@ -319,6 +368,8 @@ def measure(
         for key in ("in_task", "execute"):
             if key in record:
                 getattr(measured, key)[task_id] = record[key]
+        if "alternation" in record:
+            measured.alternation = record["alternation"]
         if "write_median" in record:
             measured.writes[dict((t, k) for t, k, _ in steps)[task_id]] = record["write_median"]
     with sqlite3.connect(home / "airflow.db") as db:
@@ -469,3 +520,19 @@ def loop_summary(airflow: str, results: list[SizeResult]) -> str:
         for r in results
     ]
     return f"On Airflow {airflow}, " + "; ".join(parts) + "."
+
+
+def alternation_summary(measured: Measured, store: str) -> str:
+    """The floor's two halves timed back to back and alternating, in one sentence."""
+    a = measured.alternation
+    if not a:
+        return f"On Airflow {measured.airflow}: not measured."
+    return (
+        f"On Airflow {measured.airflow}: a raw POST {1000 * a['post_alone']:.2f} ms back to back, "
+        f"{1000 * a['post_after_write']:.2f} ms right after a {store}; a {store} "
+        f"{1000 * measured.writes[_STORE_KINDS[store]]:.2f} ms back to back, "
+        f"{1000 * a['write_between_posts']:.2f} ms between POSTs (medians of 60)."
+    )
+
+
+_STORE_KINDS = {"task_state_store.set": "task_state_store", "Variable.set": "variable"}

@@ -321,7 +321,12 @@ def bench_dag_runs(
         reset_sandbox(sandbox_url)  # the sandbox holds every body it received: let it go
         results = dag_runs.summarize(measured, store)
         sections.append((measured, write_name, results))
-        plot_data[name] = {"airflow": measured.airflow, "write": write_name, "results": results}
+        plot_data[name] = {
+            "airflow": measured.airflow,
+            "write": write_name,
+            "results": results,
+            "alternation": dag_runs.alternation_summary(measured, write_name),
+        }
         rows = []
         for r in results:
             label = f"DAG run, Airflow {measured.airflow}, {r.size:,} recipients ({r.batches:,} batches"
@@ -771,6 +776,7 @@ def main() -> int:
                 table=report,
                 airflow2_table=airflow2_report,
                 dag_details=dag_details,
+                alternation_summary="\n".join(data["alternation"] for data in ledger_plot.values()),
                 loop_summary="\n".join(
                     dag_runs.loop_summary(data["airflow"], data["results"]) for data in ledger_plot.values()
                 ),
@@ -817,11 +823,14 @@ def dag_runs_only(venvs: list[str], repeats: str | None) -> int:
     work.mkdir()
     try:
         env, sandbox_url = start_sandbox(work)
-        airflow3, airflow2, details, _ = bench_dag_runs(env, sandbox_url, work, sizes)
+        airflow3, airflow2, details, plot_data = bench_dag_runs(env, sandbox_url, work, sizes)
         for name, rows in (("Airflow 3", airflow3), ("Airflow 2.11", airflow2)):
             if rows:
                 print(f"{name} DAG runs:\n{table(rows)}\n")
-        print(f"DAG runs, absolute figures (in task / metadata DB):\n{details}")
+        print(f"DAG runs, absolute figures (in task / metadata DB):\n{details}\n")
+        for data in plot_data.values():
+            print(data["alternation"])
+            print(dag_runs.loop_summary(data["airflow"], data["results"]))
         print(f"\n{machine()}")
     finally:
         procs.stop_all()
@@ -939,14 +948,17 @@ Times are medians over the repeats, in task / metadata database; "provider per b
 brackets is the same figure on the database clock.
 
 **Why the floor is out of reach on Airflow 3.3 in `dags test`.** The floor adds up two figures each
-timed in a tight loop of its own kind: the median of back-to-back `task_state_store.set` calls, and
-raw POSTs back to back. A send alternates them, and each then runs slower: measured by a separate probe
-task in one DAG run on this machine (not part of `make bench`), a raw POST right after a `set` took 1.8 ms against 1.1 ms back to back (1.9 ms even with a 3 ms
-sleep between them, so it is not a thread finishing late), and a `set` between POSTs 8.9 ms against
-6.5 to 6.6 ms back to back, whatever the key, value or retention. Each `set` is a call into the
-in-process Execution API (FastAPI behind a WSGI-to-ASGI bridge, a SQLAlchemy session, a SQLite commit)
-that leaves the next POST's code and data cold, and the other way round. The hand-written loop
-above pays it as the provider does:
+timed in a tight loop of its own kind: the median of back-to-back store writes, and raw POSTs back
+to back. A send alternates them, and each then runs slower. One task of the same DAG run times
+both halves both ways, on the same key and value as the floor's writes:
+
+{alternation_summary}
+
+On Airflow 3.3 each `set` is a call into the in-process Execution API (FastAPI behind a
+WSGI-to-ASGI bridge, a SQLAlchemy session, a SQLite commit); the likeliest cause is that each
+leaves the other's code and data cold in the CPU's caches. A probe found the POST as slow with a
+3 ms sleep after the `set`, so it is not a thread finishing late. The hand-written loop above pays it as the provider
+does:
 
 {loop_summary}
 
