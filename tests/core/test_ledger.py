@@ -653,18 +653,20 @@ def test_on_airflow_2_an_undecryptable_value_is_an_error_not_an_empty_ledger(air
     import airflow.models.variable
     from airflow.models.variable import Variable as VariableModel
     from airflow.utils.session import create_session
-    from cryptography.fernet import Fernet, InvalidToken
+    from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
     space = _space()
     store = ledger_stores.MetadataLedgerStore()
-    written = Fernet(Fernet.generate_key())
-    written.is_encrypted = True  # as Airflow's own Fernet says it
+    # Airflow's own Fernet is a MultiFernet marked is_encrypted (a bare Fernet takes no attribute
+    # on the cryptography releases the dependency floors install).
+    written = MultiFernet([Fernet(Fernet.generate_key())])
+    written.is_encrypted = True
     for module in (airflow.models.crypto, airflow.models.variable):
         monkeypatch.setattr(module, "get_fernet", lambda: written)
     store.put(space, {"status": "sending"}, keep=True)
     assert _rows(space)[space][0] == '{"status":"sending"}'  # decrypted by Airflow's model
     assert store.get(space) == {"status": "sending"}
-    rotated = Fernet(Fernet.generate_key())  # the fernet_key changed and the old one is gone
+    rotated = MultiFernet([Fernet(Fernet.generate_key())])  # the fernet_key changed, the old one is gone
     rotated.is_encrypted = True
     for module in (airflow.models.crypto, airflow.models.variable):
         monkeypatch.setattr(module, "get_fernet", lambda: rotated)
