@@ -657,17 +657,30 @@ def test_on_airflow_2_an_undecryptable_value_is_an_error_not_an_empty_ledger(air
 
     space = _space()
     store = ledger_stores.MetadataLedgerStore()
-    # Airflow's own Fernet is a MultiFernet marked is_encrypted (a bare Fernet takes no attribute
-    # on the cryptography releases the dependency floors install).
-    written = MultiFernet([Fernet(Fernet.generate_key())])
-    written.is_encrypted = True
+
+    class AirflowFernet:
+        """What Airflow's get_fernet() gives: a MultiFernet marked is_encrypted. A wrapper: the
+        cryptography the dependency floors install (51) makes MultiFernet a Rust class that takes
+        no attribute."""
+
+        is_encrypted = True
+
+        def __init__(self):
+            self.fernet = MultiFernet([Fernet(Fernet.generate_key())])
+
+        def encrypt(self, data):
+            return self.fernet.encrypt(data)
+
+        def decrypt(self, data, *args, **kwargs):
+            return self.fernet.decrypt(data, *args, **kwargs)
+
+    written = AirflowFernet()
     for module in (airflow.models.crypto, airflow.models.variable):
         monkeypatch.setattr(module, "get_fernet", lambda: written)
     store.put(space, {"status": "sending"}, keep=True)
     assert _rows(space)[space][0] == '{"status":"sending"}'  # decrypted by Airflow's model
     assert store.get(space) == {"status": "sending"}
-    rotated = MultiFernet([Fernet(Fernet.generate_key())])  # the fernet_key changed, the old one is gone
-    rotated.is_encrypted = True
+    rotated = AirflowFernet()  # the fernet_key changed and the old one is gone
     for module in (airflow.models.crypto, airflow.models.variable):
         monkeypatch.setattr(module, "get_fernet", lambda: rotated)
     with create_session() as session:  # Airflow's own reading: logged, and read as no value
