@@ -947,9 +947,11 @@ write costs much more than a POST, n + 2 writes alone are 1.2 times n.
 Times are medians over the repeats, in task / metadata database; "provider per batch" in
 brackets is the same figure on the database clock.
 
-**Why the floor is out of reach on Airflow 3.3 in `dags test`.** The floor adds up two figures each
+**Why the floor is hard to reach on Airflow 3.3 in `dags test`.** The floor adds up two figures each
 timed in a tight loop of its own kind: the median of back-to-back store writes, and raw POSTs back
-to back. A send alternates them, and each then runs slower. One task of the same DAG run times
+to back. A send alternates them, and each then tends to run slower; the single-write median itself
+moves by a few milliseconds from one run to the next (8.0 ms and 11.0 ms on the same quiet machine
+the same afternoon), which moves every Airflow 3.3 ratio with it. One task of the same DAG run times
 both halves both ways, on the same key and value as the floor's writes:
 
 {alternation_summary}
