@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator
+from jinja2.nativetypes import NativeEnvironment
 
 from taqnyat_provider.core.connection_settings import DEFAULT_CONN_ID
 from taqnyat_provider.core.delivery import DEFAULT_BATCH_SIZE, check_batch_size, check_on_unknown
@@ -126,6 +128,10 @@ def quiet_window(window: Any, zone: Any) -> QuietHours | None:
     return replace(parsed, zone=read_zone(zone)) if parsed else None
 
 
+_PLAIN_NUMBERS = re.compile(r"[0-9+ .\-]*")
+"""What a list of phone numbers holds when nothing in it is a template: no Jinja marker, no newline."""
+
+
 class TaqnyatSendOperator(BaseOperator):
     """
     Base of the voice and SMS operators; subclasses only say what they send (``message``).
@@ -223,6 +229,28 @@ class TaqnyatSendOperator(BaseOperator):
             read_urgent(urgent)
         if not _templated(dry_run):
             read_dry_run(dry_run)
+
+    def render_template(
+        self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
+    ) -> Any:
+        """
+        A list of plain phone numbers renders to itself without Jinja compiling each one.
+
+        Airflow compiles every string of a templated list as a template of its own (some 0.15 ms a
+        number: 15 s for 100,000 recipients before the task starts). A number written with digits,
+        ``+``, spaces, dashes and dots has nothing a template could change, under any of Airflow's
+        environments but the native one, which turns a number's text into an int: that one, and
+        any list holding something else, render as Airflow renders them.
+        """
+        if (
+            content.__class__ in (list, tuple)
+            and len(content) > 1
+            and _PLAIN_NUMBERS.fullmatch("".join(item if item.__class__ is str else "{" for item in content))
+        ):
+            env = jinja_env or self.get_template_env()
+            if not isinstance(env, NativeEnvironment):
+                return content
+        return super().render_template(content, context, jinja_env, seen_oids)
 
     def message(self) -> VoiceCall | SmsMessage:
         """The send this task makes, from its rendered arguments."""
