@@ -48,6 +48,7 @@ from typing import Any
 
 import procs
 from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from taqnyat_provider.core.connection_settings import (
     EXTRA_NAMES,
@@ -383,14 +384,53 @@ def row_test_button(page: Page, conn_id: str) -> Locator:
     return page.get_by_role("row").filter(has_text=conn_id).get_by_role("button", name="Test Connection")
 
 
+# Spots a resting mouse may take: the first that lies on nothing a person could hover is used.
+RESTING_SPOTS = ((600, 140), (1270, 5), (640, 5), (5, 5))
+OPEN_TOOLTIP = "[data-scope=tooltip][data-part=content][data-state=open]"
+
+
 def away(page: Page) -> None:
     """
     Move the mouse off the buttons and take the focus off the one last clicked: a button's tooltip
     (shown on hover and on focus) covers its neighbours.
     """
     page.evaluate("document.activeElement instanceof HTMLElement && document.activeElement.blur()")
-    page.mouse.move(600, 140)
+    x, y = page.evaluate(
+        """spots => spots.find(([x, y]) => {
+            const under = document.elementFromPoint(x, y);
+            return !under || !under.closest('button, a, [role=button], [data-scope=tooltip]');
+        }) || spots[0]""",
+        RESTING_SPOTS,
+    )
+    page.mouse.move(x, y)
     page.wait_for_timeout(400)
+
+
+def press_row_button(page: Page, button: Locator) -> None:
+    """
+    Click a button in a table row once no neighbour's tooltip lies over it.
+
+    A row's buttons show a tooltip on hover and on focus, and Airflow's tooltips stay open while the
+    pointer is on them. Scrolling the row into view can slide a neighbour under the resting mouse;
+    its tooltip opens over this button, the click's pointer then rests on that tooltip and keeps it
+    open, and the click waits for good (a CI run waited 60 s). So: scroll first, then rest the
+    mouse on nothing and let every tooltip close, then click. Should a tooltip still cover the
+    button, the keyboard presses it as a person would.
+    """
+    button.scroll_into_view_if_needed()
+    for _ in range(3):
+        away(page)
+        for _ in range(20):  # up to 10 s; a tooltip that stays is met by the retry below
+            if page.locator(OPEN_TOOLTIP).count() == 0:
+                break
+            page.wait_for_timeout(500)
+        try:
+            button.click(timeout=5_000)
+            return
+        except PlaywrightTimeoutError as covered:
+            log(f"the button stayed covered ({str(covered).splitlines()[0]}); trying again")
+    button.focus()
+    page.keyboard.press("Enter")
 
 
 def login_and_open_connections(page: Page, url: str, password: str, check: Checks) -> None:
@@ -502,7 +542,7 @@ def check_stored(api: Api, conn_id: str, check: Checks, insecure: bool = False) 
 
 def press_test(page: Page, conn_id: str, title: str) -> str:
     page.reload()  # no toast left from an earlier step
-    row_test_button(page, conn_id).click()
+    press_row_button(page, row_test_button(page, conn_id))
     said = toast(page, title)
     away(page)
     return said
@@ -605,8 +645,10 @@ def run(work: Path) -> list[str]:
 def edit_switch(page: Page, api: Api, check: Checks) -> None:
     """An existing connection: the TLS switch on, saved; off again, saved: verification is back."""
     for turn_on in (True, False):
-        away(page)
-        page.get_by_role("row").filter(has_text=CONN_ID).get_by_role("button", name="Edit Connection").click()
+        press_row_button(
+            page,
+            page.get_by_role("row").filter(has_text=CONN_ID).get_by_role("button", name="Edit Connection"),
+        )
         dialog = page.get_by_role("dialog")
         section(dialog, "Extra Fields")
         switch = dialog.locator("[name=element_allow_insecure_tls]")
@@ -780,9 +822,10 @@ def resolve_in_storage_tab(page: Page, api: Api, url: str, sandbox_url: str, che
     page.get_by_role("cell", name=second, exact=True).wait_for()
     shown = storage_rows(page)
     check('"unknown"' in shown.get(second, ""), "Storage tab: batch 2 unknown", shown.get(second))
-    page.get_by_role("row").filter(has_text=second).get_by_role(
-        "button", name="Edit Task State Store"
-    ).click()
+    press_row_button(
+        page,
+        page.get_by_role("row").filter(has_text=second).get_by_role("button", name="Edit Task State Store"),
+    )
     dialog = page.get_by_role("dialog")
     dialog.get_by_text(second, exact=True).wait_for()
     # As a person does it: in the value's JSON, select the word unknown and put not_sent there.
