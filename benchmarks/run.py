@@ -935,12 +935,11 @@ The first task of a `dags test` run also pays the in-process task runner's start
 database clock): that is the warm-up's, never a measured task's.
 
 What a send writes: one record per batch ("batch *k* delivered" names "batch *k+1* in flight") and
-the header before the first POST. On Airflow 2.11 the last batch's record and the header marked
-complete are one transaction, n + 1 writes for n batches, and the send's reads and writes share one
-database connection; Airflow 3.3's task state store writes one key a call, n + 2. Besides, a send
-pays once for reading the header, its XCom and a few log lines. Over 10 batches each of these
-weighs a tenth of a batch, which is why the 1,000-recipient rows sit closest to the target: where a
-write costs much more than a POST, n + 2 writes alone are 1.2 times n.
+the header before the first POST; the last batch's record travels in the header marked complete,
+one write of one key: n + 1 writes for n batches, as the hand-written loop. On Airflow 2.11 the
+send's reads and writes share one database connection. Besides, a send pays once for reading the
+header, its XCom and a few log lines. Over 10 batches each of these weighs a tenth of a batch,
+which is why the 1,000-recipient rows sit closest to the target.
 
 {dag_details}
 
@@ -968,12 +967,11 @@ Measured apart, by probes that are not part of `make bench` (December 2026, this
 provider's own per-batch work (the delivery engine, the record, parsing the answer, one log line,
 the hook's `requests` call) was under 0.4 ms a batch under `cProfile`; outside Airflow the
 hook's POST is as fast as a raw `requests` POST of the same body (1.04 against 1.09 ms, median of
-400 each). Besides the loop, a send pays once for the header read (7 to 9 ms), the header marked
-complete at the end (one `set`), and its XCom (10 to 14 ms at 1,000 recipients, about 26 ms at
-10,000); over 10 batches these weigh 2.5 to 3 ms a batch, so they weigh most on the 1,000-recipient
-row. The database clock adds, before `pre_execute`, Airflow's rendering
-of the templated `recipients` list: Jinja compiles each number as a template, about 0.15 ms a
-number, 15 ms a batch of 100.
+400 each). Besides the loop, a send pays once for the header read (7 to 9 ms) and its XCom (10 to
+14 ms at 1,000 recipients, about 26 ms at 10,000); over 10 batches these weigh about 2 ms a batch,
+so they weigh most on the 1,000-recipient row. The database clock adds, before `pre_execute`,
+Airflow's rendering of the templated fields and the task runner's own steps (a list of plain
+numbers is no longer compiled by Jinja number by number: 0.15 ms a number before 0.3.0).
 
 ### Airflow 2.11
 

@@ -99,8 +99,7 @@ class MetadataLedgerStore:
     process on 2.11 has no connection pool (``airflow tasks run`` turns it off), so each session
     would open a new connection — a TCP connection and a login on PostgreSQL or MySQL, the schema
     read again on SQLite. Each write is still its own transaction, committed before the call
-    returns: as durable as ``Variable.set``. :meth:`put_many` writes several keys in one
-    transaction, all or none: the last batch's record and the complete header are one write.
+    returns: as durable as ``Variable.set``.
 
     A send that completes in the block also looks, on the same connection, for old complete entries
     to remove (:attr:`expired`), which :func:`sweep` then removes and logs.
@@ -183,33 +182,24 @@ class MetadataLedgerStore:
         return _parsed(key, text)
 
     def put(self, key: str, value: dict[str, Any], *, keep: bool) -> None:
-        self.put_many([(key, value, keep)])
-
-    def put_many(self, items: list[tuple[str, dict[str, Any], bool]]) -> None:
-        """Write every key in one transaction: all of them are written, or none."""
-        rows = [(key, *_stored(key, value)) for key, value, _ in items]
+        """One statement in its own transaction, committed before this returns."""
+        text, description = _stored(key, value)
         try:
-            # One statement a key: an UPDATE of a key this store read or wrote, an INSERT of any other
-            # (a send's batch keys are new: an UPDATE first would find nothing, every batch).
-            self._write(rows, self._present)
+            # An UPDATE of a key this store read or wrote, an INSERT of any other (a send's batch
+            # keys are new: an UPDATE first would find nothing, every batch).
+            with self._transaction() as connection:
+                _upsert(connection, key, text, description, exists=key in self._present)
         except Exception as error:
             from sqlalchemy.exc import IntegrityError
 
             if not isinstance(error, IntegrityError):
                 raise
             # A key taken for new exists (written by someone else): nothing was written; again,
-            # each key updated, and inserted only if the update found none.
-            self._write(rows, None)
-        self._present.update(key for key, _, _ in rows)
-        self._completed = self._completed or any(d.startswith(_COMPLETE_AT) for _, _, d in rows)
-
-    def _write(self, rows: list[tuple[str, str, str]], present: set[str] | None) -> None:
-        """One transaction; ``present``: the keys known to exist (None: none is taken for new)."""
-        with self._transaction() as connection:
-            for key, text, description in rows:
-                _upsert(
-                    connection, key, text, description, exists=None if present is None else key in present
-                )
+            # updated, and inserted only if the update found none.
+            with self._transaction() as connection:
+                _upsert(connection, key, text, description, exists=None)
+        self._present.add(key)
+        self._completed = self._completed or description.startswith(_COMPLETE_AT)
 
 
 def _engine() -> Any:

@@ -221,34 +221,20 @@ class Delivery:
 
     def _put(self, key: str, value: dict[str, Any], *, keep: bool = True) -> Steps[None]:
         """One durable write; ``keep`` unless the send is complete (nothing in it may be uncertain)."""
-        yield from self._write([(key, value, keep)])
-
-    def _write(self, items: list[tuple[str, dict[str, Any], bool]]) -> Steps[None]:
-        """
-        One durable write of one key, or of several (``(key, value, keep)``) on a store that writes
-        them all or none at once (its ``put_many``).
-        """
         ledger = self.ledger
         if ledger.private:
             return
         store = ledger.store
-        if len(items) == 1:
-            [(key, value, keep)] = items
-            call = partial(store.put, key, value, keep=keep)
-        else:
-            call = partial(store.put_many, items)  # type: ignore[attr-defined]
         try:
-            yield Call(call, blocking=store.blocking)
+            yield Call(partial(store.put, key, value, keep=keep), blocking=store.blocking)
         except Exception as error:
-            keys = ", ".join(repr(key) for key, _, _ in items)
             raise LedgerUnavailableError(
-                f"Cannot write the send ledger ({keys}{self._where()}): {error}"
+                f"Cannot write the send ledger ({key!r}{self._where()}): {error}"
             ) from error
         self.writes += 1
-        for key, value, _ in items:
-            size = len(json.dumps(value, separators=(",", ":")))
-            self.bytes_written += size
-            self._kept[key] = size
+        size = len(json.dumps(value, separators=(",", ":")))
+        self.bytes_written += size
+        self._kept[key] = size
 
     def _where(self) -> str:
         return f", {self.ledger.where}" if self.ledger.where else ""
@@ -258,28 +244,23 @@ class Delivery:
         entry.batches[number] = record
         yield from self._put(self.ledger.batch_key(number), record.to_dict())
 
-    @property
-    def _writes_many(self) -> bool:
-        """Whether the store writes several keys in one durable write, all or none (``put_many``)."""
-        return not self.ledger.private and callable(getattr(self.ledger.store, "put_many", None))
-
     def _record_and_complete(self, number: int, record: BatchRecord, entry: LedgerEntry) -> Steps[None]:
-        """Batch ``number``'s record and the header marked complete, in one write."""
+        """
+        Batch ``number``'s record and "the send is complete" in one write of one key: the header,
+        which carries the record (``last``). A store needs no transaction for "all or none".
+        """
         record.round = entry.round
-        entry.complete = True
-        updated = datetime.now(UTC).isoformat(timespec="seconds")
+        earlier = entry.batches.get(number)
+        entry.batches[number], entry.last, entry.complete = record, number, True
         try:
-            yield from self._write(
-                [
-                    (self.ledger.batch_key(number), record.to_dict(), True),
-                    (self.ledger.head_key, entry.header(None, updated), False),
-                ]
-            )
+            yield from self._header(entry, None)
         except LedgerUnavailableError:
-            entry.complete = False
+            entry.complete, entry.last = False, None
+            if earlier is None:
+                del entry.batches[number]
+            else:
+                entry.batches[number] = earlier
             raise
-        entry.batches[number] = record
-        entry.stored = True
 
     def _header(self, entry: LedgerEntry, next_batch: int | None) -> Steps[None]:
         updated = datetime.now(UTC).isoformat(timespec="seconds")
@@ -324,6 +305,8 @@ class Delivery:
             )
         markers: list[tuple[int | None, int]] = [(following, ledger.try_number)]
         for number in range(1, total + 1):
+            if number == entry.last:
+                continue  # the complete header carries it: newer than its key, if it has one
             data = yield from self._get(ledger.batch_key(number))
             if data is None:
                 break
@@ -457,10 +440,9 @@ class Delivery:
             delivered = BatchRecord.delivered(result, batch, try_number)
             delivered.next = after
             report.outcomes.append(BatchOutcome(number, batch, BatchState.DELIVERED, result, try_number))
-            # The last batch to send: on a store that writes several keys at once, its record and
-            # the header marked complete are one write (a send of n batches writes n + 1 times).
-            last = number == to_send[-1] and self._writes_many
-            yield from self._delivered(number, delivered, entry, report, complete=last)
+            # The last batch to send: its record and "the send is complete" are one write, of the
+            # header (a send of n batches writes n + 1 times).
+            yield from self._delivered(number, delivered, entry, report, complete=number == to_send[-1])
             if after is not None:
                 marked.add(after)
             self.log.info(
@@ -474,6 +456,7 @@ class Delivery:
         if entry.complete:  # written with the last batch's record
             self._account()
             return report
+        # Nothing was left to send (delivered by earlier tries, or skipped as unknown): complete on its own.
         entry.complete = True
         try:
             yield from self._header(entry, None)

@@ -16,12 +16,11 @@ size and never rewrites what it wrote before::
 
 Each write also says which batch is about to go out next (``next``): "batch k delivered" and
 "batch k+1 in flight" are one write, so a send costs one durable write per batch — the floor of any
-crash-safe design (the in-flight record must be durable before the POST) — plus the header twice
-(before the first POST, and "complete" at the end). A store that writes several keys in one
-transaction (:meth:`LedgerStore.put_many`: Variables in Airflow 2.11's metadata database, the
-in-memory store) makes "the last batch delivered" and "the send complete" one write: n + 1 writes
-for n batches. A batch that no key names yet, but that the header's or the previous batch's
-``next`` names, was in flight.
+crash-safe design (the in-flight record must be durable before the POST) — plus the header once
+before the first POST. The last batch a try sends is recorded *in the header* (``last``), in the
+same write that marks the send complete: n + 1 writes for n batches, on any store, each of one key
+(all or none without a transaction). A batch that no key names yet, but that the header's or the
+previous batch's ``next`` names, was in flight.
 
 ``round`` is the epoch in which the send began: a cleared task that sends again starts a new round,
 and records of an older round are ignored (and overwritten as the new round goes).
@@ -73,16 +72,14 @@ class LedgerStore(Protocol):
     Durable key → JSON object storage, shared by every try of one task instance.
 
     ``get`` returns None only for a key that does not exist and raises on any other failure.
-    ``keep`` asks the store to keep the key until somebody deletes it (an unfinished send must
-    outlive any cleanup); otherwise the store's own retention applies. ``blocking`` says whether
-    a call does I/O (the async hook then runs it in a thread).
+    ``put`` writes one key durably before it returns. ``keep`` asks the store to keep the key until
+    somebody deletes it (an unfinished send must outlive any cleanup); otherwise the store's own
+    retention applies. ``blocking`` says whether a call does I/O (the async hook then runs it in a
+    thread).
 
-    Two methods are optional, and the delivery engine uses them when a store has them:
-
-    * ``put_many(items)``: several ``(key, value, keep)`` in **one** durable write, all of them or
-      none (a transaction). Only a store that can promise "all or none" has it.
-    * ``holding()``: a context manager the whole send runs in, so that the store can share what its
-      calls need (one database connection) instead of setting it up for each call.
+    One method is optional, and the delivery engine uses it when a store has it: ``holding()``, a
+    context manager the whole send runs in, so that the store can share what its calls need (one
+    database connection) instead of setting it up for each call.
     """
 
     blocking: bool
@@ -108,13 +105,6 @@ class MemoryLedgerStore:
     def put(self, key: str, value: dict[str, Any], *, keep: bool) -> None:
         self.values[key] = json.dumps(value, separators=(",", ":"))
         self.kept[key] = keep
-
-    def put_many(self, items: list[tuple[str, dict[str, Any], bool]]) -> None:
-        """Several keys at once: in memory nothing fails half-way, so all or none holds."""
-        texts = [(key, json.dumps(value, separators=(",", ":")), keep) for key, value, keep in items]
-        for key, text, keep in texts:
-            self.values[key] = text
-            self.kept[key] = keep
 
 
 def ledger_secret(token: str) -> bytes:
@@ -257,11 +247,16 @@ class LedgerEntry:
     batches: dict[int, BatchRecord] = field(default_factory=dict)
     complete: bool = False
     stored: bool = False  # whether the header was read from the store (else it must be written)
+    last: int | None = None  # the batch whose record the complete header carries (``last``)
 
     def uncertain_batches(self) -> list[int]:
         return sorted(number for number, record in self.batches.items() if record.state.uncertain)
 
     def header(self, next_batch: int | None, updated: str) -> dict[str, Any]:
+        """
+        The header's value. A complete header carries the record of the last batch its try sent
+        (``last``): that record and "complete" are one write, of one key.
+        """
         data: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "send": self.label,
@@ -276,11 +271,16 @@ class LedgerEntry:
         }
         if next_batch is not None:
             data["next"] = next_batch
+        if self.complete and self.last is not None:
+            data["last"] = {"batch": self.last, **self.batches[self.last].to_dict()}
         return data
 
     @classmethod
     def from_header(cls, data: Any) -> tuple[LedgerEntry, int | None]:
-        """The entry a header describes (no batches yet) and the batch it names as next."""
+        """
+        The entry a header describes and the batch it names as next. Its batches: only the one a
+        complete header carries (``last``), newer than any key of that batch.
+        """
         if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
             raise ValueError(f"not a version-{FORMAT_VERSION} send ledger header")
         following = data.get("next")
@@ -295,6 +295,12 @@ class LedgerEntry:
             complete=data.get("status") == COMPLETE,
             stored=True,
         )
+        last = data.get("last")
+        if entry.complete and last is not None:
+            if not isinstance(last, dict):
+                raise ValueError(f"the header's last batch is a JSON object, got {type(last).__name__}")
+            entry.last = int(last["batch"])
+            entry.batches[entry.last] = BatchRecord.from_dict(last)
         return entry, None if following is None else int(following)
 
     def mark_in_flight(self, markers: list[tuple[int | None, int]]) -> None:

@@ -117,18 +117,12 @@ def run(
 
 
 class Counting:
-    """
-    Wraps a store: counts and sizes each write, can fail chosen writes. ``many``: it also writes
-    several keys at once (``put_many``, all or none), as the in-memory store and Airflow 2.11's do.
-    """
+    """Wraps a store: counts and sizes each write, can fail chosen writes."""
 
-    def __init__(self, inner, fail_on=(), many=False):
+    def __init__(self, inner, fail_on=()):
         self.inner, self.fail_on = inner, list(fail_on)
         self.blocking = inner.blocking
         self.writes: list[tuple[str, dict, bool]] = []
-        self.groups: list[list[str]] = []  # the keys of each durable write
-        if many:
-            self.put_many = self._put_many
 
     def get(self, key):
         return self.inner.get(key)
@@ -141,37 +135,45 @@ class Counting:
     def put(self, key, value, *, keep):
         self._fail(key, value)
         self.writes.append((key, json.loads(json.dumps(value)), keep))
-        self.groups.append([key])
         self.inner.put(key, value, keep=keep)
-
-    def _put_many(self, items):
-        for key, value, _ in items:
-            self._fail(key, value)  # one failing key: nothing is written
-        self.writes.extend((key, json.loads(json.dumps(value)), keep) for key, value, keep in items)
-        self.groups.append([key for key, _, _ in items])
-        for key, value, keep in items:
-            self.inner.put(key, value, keep=keep)
 
 
 # --------------------------------------------------------------------------------------------------
 # Cost: one durable write per batch, bytes linear in the send
 
 
-def test_a_send_writes_once_per_batch_plus_its_header_twice(store):
+def test_a_send_of_n_batches_writes_n_plus_1_times_each_of_one_key(store):
     counting = Counting(store)
     many = [f"9665000{n:05d}" for n in range(50)]
     delivery, report = run(counting, Api(), send=prepared(many), batch_size=5)
     assert report.accepted == many
     keys = [key for key, _, _ in counting.writes]
-    # The header (naming batch 1 as next), batch 1..10 (each naming the next), the header again.
-    assert keys == [SPACE, *(f"{SPACE}.batch.{n:05d}" for n in range(1, 11)), SPACE]
-    assert [value.get("next") for _, value, _ in counting.writes] == [*range(1, 11), None, None]
-    assert delivery.writes == 12
+    # The header (naming batch 1 as next), batches 1..9 (each naming the next), then the header
+    # marked complete, carrying batch 10's record: "delivered" and "complete" in one write.
+    assert keys == [SPACE, *(f"{SPACE}.batch.{n:05d}" for n in range(1, 10)), SPACE]
+    assert [value.get("next") for _, value, _ in counting.writes] == [*range(1, 11), None]
+    assert delivery.writes == 11
+    header = counting.writes[-1][1]
+    assert header["status"] == "complete"
+    assert header["last"] == {
+        "batch": 10,
+        "state": "delivered",
+        "try": 1,
+        "round": 0,
+        "message_id": "m-5",
+        "cost": "0.5",
+        "currency": "SAR",
+    }
+    assert counting.inner.get(f"{SPACE}.batch.00010") is None
     kept = sum(
         len(json.dumps(value, separators=(",", ":")))
         for value in {k: v for k, v, _ in counting.writes}.values()
     )
     assert delivery.bytes_written <= 2 * kept
+    # A retry reads the header's record as batch 10's: it replays the whole send, sending nothing.
+    api = Api()
+    _, again = run(store, api, send=prepared(many), batch_size=5, try_number=2)
+    assert api.sent == [] and again.to_xcom() == report.to_xcom()
 
 
 def test_bytes_written_grow_linearly_not_quadratically():
@@ -183,49 +185,28 @@ def test_bytes_written_grow_linearly_not_quadratically():
     assert sizes[1000] / sizes[100] < 11 and sizes[100] / sizes[10] < 11
 
 
-def test_a_store_that_writes_keys_together_sends_n_batches_in_n_plus_1_writes():
-    counting = Counting(MemoryLedgerStore(), many=True)
-    many = [f"9665000{n:05d}" for n in range(50)]
-    delivery, report = run(counting, Api(), send=prepared(many), batch_size=5)
-    assert report.accepted == many
-    batch = [f"{SPACE}.batch.{n:05d}" for n in range(1, 11)]
-    # The header (naming batch 1), batches 1..9 (each naming the next), then batch 10's record and
-    # the header marked complete in one write.
-    assert counting.groups == [[SPACE], *([key] for key in batch[:9]), [batch[9], SPACE]]
-    assert delivery.writes == 11
-    assert counting.inner.get(batch[9])["state"] == "delivered" and "next" not in counting.inner.get(batch[9])
-    assert counting.inner.get(SPACE)["status"] == "complete" and "next" not in counting.inner.get(SPACE)
-    assert counting.inner.kept[SPACE] is False and counting.inner.kept[batch[9]] is True
-    # The same keys and records as a store that writes one key at a time: readers see no difference.
-    single = Counting(MemoryLedgerStore())
-    run(single, Api(), send=prepared(many), batch_size=5)
-    assert len(single.groups) == 12
-    assert single.inner.values.keys() == counting.inner.values.keys()
-    assert all(single.inner.get(key) == counting.inner.get(key) for key in batch)
-
-
-def test_a_resumed_send_folds_its_own_last_batch_with_complete():
-    store = Counting(MemoryLedgerStore(), many=True)
+def test_a_resumed_send_folds_its_own_last_batch_with_complete(store):
+    counting = Counting(store)
     with pytest.raises(DeliveryInterruptedError):
-        run(store, Api({NUMBERS[2]: [_429()] * 2}))  # batches 1-2 delivered, 3 not sent
-    store.groups.clear()
+        run(counting, Api({NUMBERS[2]: [_429()] * 2}))  # batches 1-2 delivered, 3 not sent
+    counting.writes.clear()
     api = Api()
-    _, report = run(store, api, try_number=2)
+    _, report = run(counting, api, try_number=2)
     assert api.numbers == NUMBERS[2:] and report.accepted == NUMBERS
     batch = [f"{SPACE}.batch.{n:05d}" for n in range(1, 5)]
     # Batch 3 has an earlier try's record, so no earlier write could name it: its own "in flight".
-    assert store.groups == [[batch[2]], [batch[2]], [batch[3], SPACE]]
+    assert [key for key, _, _ in counting.writes] == [batch[2], batch[2], SPACE]
+    assert counting.writes[-1][1]["last"]["batch"] == 4
     again = Api()
-    run(store, again, try_number=3)
-    assert again.sent == []  # complete: replayed
+    _, replayed = run(store, again, try_number=3)
+    assert again.sent == [] and replayed.to_xcom() == report.to_xcom()  # complete: replayed
 
 
 def test_the_account_line_says_writes_and_bytes(caplog):
     with caplog.at_level(logging.INFO, logger="test"):
         delivery, _ = run(MemoryLedgerStore(), Api())
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Send ledger:")]
-    # Four batches: the header, batches 1-3, batch 4 with the header complete (the in-memory store
-    # writes several keys at once).
+    # Four batches: the header, batches 1-3, then the header complete carrying batch 4.
     assert (
         line
         == f"Send ledger: 5 writes, {delivery.bytes_written} bytes written, {sum(delivery._kept.values())} bytes kept"
@@ -272,7 +253,8 @@ def test_rows_of_a_send_under_way_are_kept_and_only_the_complete_header_expires(
     run(store, Api(), batch_size=2)
     assert accessor.rows[SPACE][1] is None  # Airflow's default retention for the complete header
     assert all(retention is NEVER_EXPIRE for key, (_, retention) in accessor.rows.items() if key != SPACE)
-    assert json.loads(accessor.rows[SPACE][0])["status"] == "complete"
+    header = json.loads(accessor.rows[SPACE][0])
+    assert header["status"] == "complete" and header["last"]["batch"] == 2
 
 
 def test_an_unknown_batch_stays_kept():
@@ -310,9 +292,8 @@ def test_a_worker_killed_after_a_post_left_never_resends_it_on_any_store(store, 
     assert sorted(api.numbers + third.numbers) == NUMBERS
 
 
-@pytest.mark.parametrize("many", [False, True], ids=["one_key_a_write", "keys_together"])
 @pytest.mark.parametrize("killed_at_write", range(1, 7))
-def test_a_worker_killed_at_any_ledger_write_never_sends_anyone_twice(store, killed_at_write, many):
+def test_a_worker_killed_at_any_ledger_write_never_sends_anyone_twice(store, killed_at_write):
     """Die right before the n-th write (the write never lands): whatever was sent is not sent again."""
 
     class Died(BaseException):
@@ -327,15 +308,9 @@ def test_a_worker_killed_at_any_ledger_write_never_sends_anyone_twice(store, kil
                 raise Died
             super().put(key, value, keep=keep)
 
-        def _put_many(self, items):
-            writes.append([key for key, _, _ in items])
-            if len(writes) == killed_at_write:
-                raise Died
-            super()._put_many(items)
-
     api = Api()
     with contextlib.suppress(Died):
-        run(Dying(store, many=many), api)
+        run(Dying(store), api)
     second = Api()
     with contextlib.suppress(UnresolvedDeliveryError):
         run(store, second, try_number=2, on_unknown="skip")
@@ -387,7 +362,7 @@ def test_a_delivered_record_that_cannot_be_written_fails_without_retry_counting_
 
 def test_the_last_batch_written_with_complete_is_retried_then_fails_counting_it_reached():
     memory = MemoryLedgerStore()
-    counting = Counting(memory, fail_on=[lambda key, value: value.get("status") == "complete"], many=True)
+    counting = Counting(memory, fail_on=[lambda key, value: value.get("status") == "complete"])
     api = Api()
     with pytest.raises(IncompleteDeliveryError) as raised:
         run(counting, api)
@@ -582,15 +557,17 @@ def test_on_airflow_2_a_send_takes_one_connection_and_writes_n_plus_1_times(airf
         delivery, report = run(store, Api(), space=space)
     assert report.accepted == NUMBERS
     assert len(taken) == 1  # before: one per read and per write
-    assert delivery.writes == 5  # the header, batches 1-3, batch 4 with the header complete
+    assert delivery.writes == 5  # the header, batches 1-3, the header complete carrying batch 4
     rows = _rows(space)
-    assert sorted(rows) == [space, *(f"{space}.batch.{n:05d}" for n in range(1, 5))]
+    assert sorted(rows) == [space, *(f"{space}.batch.{n:05d}" for n in range(1, 4))]
     header = json.loads(rows[space][0])
     assert (
         header["status"] == "complete"
+        and header["last"]["batch"] == 4
+        and header["last"]["state"] == "delivered"
         and rows[space][1] == f"Taqnyat send ledger, complete at {header['updated']}"
     )
-    assert all(json.loads(rows[f"{space}.batch.{n:05d}"][0])["state"] == "delivered" for n in range(1, 5))
+    assert all(json.loads(rows[f"{space}.batch.{n:05d}"][0])["state"] == "delivered" for n in range(1, 4))
 
 
 @on_airflow_2
@@ -703,7 +680,7 @@ def test_on_airflow_2_the_sweep_uses_what_the_completed_send_found(airflow_db, c
     with _checkouts() as taken, caplog.at_level(logging.INFO, logger="test"):
         ledger_stores.sweep(ledger, log)
     assert len(taken) == 1  # the delete; the look-up was made on the send's own connection
-    assert _rows(old) == {} and len(_rows(space)) == 5
+    assert _rows(old) == {} and len(_rows(space)) == 4
     assert f"Removing the send ledger {old}: complete, last written over 30 days ago" in caplog.text
 
 
@@ -718,4 +695,6 @@ def test_on_airflow_2_a_key_taken_for_new_that_exists_is_still_written(airflow_d
         delivery, report = run(store, Api(), space=space)
     assert report.accepted == NUMBERS and delivery.writes == 5 and len(taken) == 1
     rows = _rows(space)
-    assert [json.loads(rows[f"{space}.batch.{n:05d}"][0])["state"] for n in range(1, 5)] == ["delivered"] * 4
+    # Batch 2's key is written over; batch 4's record is in the complete header.
+    assert [json.loads(rows[f"{space}.batch.{n:05d}"][0])["state"] for n in range(1, 4)] == ["delivered"] * 3
+    assert json.loads(rows[space][0])["last"]["batch"] == 4
