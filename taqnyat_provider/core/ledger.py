@@ -257,22 +257,23 @@ class LedgerEntry:
         The header's value. A complete header carries the record of the last batch its try sent
         (``last``): that record and "complete" are one write, of one key.
         """
+        # What a person reading the Storage tab looks for comes first: its viewer shows a few lines.
         data: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "send": self.label,
             "status": COMPLETE if self.complete else SENDING,
-            "digest": self.digest,
-            "key_id": self.key_id,
-            "total_batches": self.total_batches,
-            "round": self.round,
-            "epoch": self.epoch,
-            "generated": self.generated,
-            "updated": updated,
         }
-        if next_batch is not None:
-            data["next"] = next_batch
         if self.complete and self.last is not None:
             data["last"] = {"batch": self.last, **self.batches[self.last].to_dict()}
+        data.update(
+            total_batches=self.total_batches,
+            round=self.round,
+            epoch=self.epoch,
+            updated=updated,
+        )
+        if next_batch is not None:
+            data["next"] = next_batch
+        data.update(digest=self.digest, key_id=self.key_id, generated=self.generated)
         return data
 
     @classmethod
