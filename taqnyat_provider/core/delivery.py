@@ -319,6 +319,11 @@ class Delivery:
                 ) from None
             if record.round is not None and record.round != entry.round:
                 break  # an older round's record: this round never got here
+            if record.round is None:
+                # A person wrote it, resolving a batch of the send under way: it belongs to this
+                # round, and says so from now on, so that no later round takes it for its own.
+                record.round = entry.round
+                yield from self._put(ledger.batch_key(number), record.to_dict())
             entry.batches[number] = record
             markers.append((record.next, record.try_number))
         # The header's ``next`` was written by the try that began the round; its try is unknown here,
@@ -375,7 +380,9 @@ class Delivery:
             try:
                 yield from self._header(entry, first)
             except LedgerUnavailableError as error:
-                raise self._stopped(report, to_send[0] if to_send else 1, error, retryable=True) from error
+                raise self._stopped(
+                    report, to_send[0] if to_send else 1, error, entry=entry, retryable=True
+                ) from error
             if first is not None:
                 marked.add(first)
         for number, batch in enumerate(self.batches, start=1):
@@ -397,7 +404,7 @@ class Delivery:
                 try:
                     yield from self._record(number, BatchRecord(BatchState.IN_FLIGHT, try_number), entry)
                 except LedgerUnavailableError as error:
-                    raise self._stopped(report, number, error, retryable=True) from error
+                    raise self._stopped(report, number, error, entry=entry, retryable=True) from error
             try:
                 answer = yield from exchange(
                     Request("POST", prepared.endpoint, json=prepared.payload(batch)), self.policy, self.log
@@ -408,7 +415,7 @@ class Delivery:
                 # or a connection the worker cannot use (an untrusted certificate, say).
                 state = BatchState.REFUSED if isinstance(error, TaqnyatApiError) else BatchState.NOT_SENT
                 yield from self._record(number, BatchRecord(state, try_number), entry)
-                raise self._stopped(report, number, error, retryable=error.retryable) from error
+                raise self._stopped(report, number, error, entry=entry, retryable=error.retryable) from error
             except GeneratorExit:
                 raise
             except BaseException as error:
@@ -434,7 +441,7 @@ class Delivery:
                     continue
                 if isinstance(error, TaqnyatError):
                     # Name who may have been reached and who was not, first batch or not.
-                    raise self._stopped(report, number, error, retryable=False) from error
+                    raise self._stopped(report, number, error, entry=entry, retryable=False) from error
                 raise
             after = mark(number)
             delivered = BatchRecord.delivered(result, batch, try_number)
@@ -489,14 +496,48 @@ class Delivery:
                 return
             except LedgerUnavailableError as error:
                 if pause is None:
+                    if complete and (yield from self._landed(number, record, entry)):
+                        self.log.warning(
+                            "Batch %d and the send's completion are in the send ledger, though the store "
+                            "reported an error: %s",
+                            number,
+                            error,
+                        )
+                        return
                     self.log.error(
                         "Batch %d was delivered, but the send ledger cannot record it: %s", number, error
                     )
-                    raise self._stopped(report, number, error, retryable=False, reached=True) from error
+                    raise self._stopped(
+                        report, number, error, retryable=False, reached=True, entry=entry
+                    ) from error
                 self.log.warning(
                     "Recording delivered batch %d failed (attempt %d): %s", number, attempt, error
                 )
                 yield Wait(pause)
+
+    def _landed(self, number: int, record: BatchRecord, entry: LedgerEntry) -> Steps[bool]:
+        """
+        Whether the header marked complete with batch ``number`` is in the store after all: a write
+        can land and still report an error (a timeout after the commit). A complete header on a task
+        that failed would make a clear send everyone again, where a person expects it to resume.
+        """
+        try:
+            stored = yield from self._get(self.ledger.head_key)
+            found, _ = LedgerEntry.from_header(stored)
+        except (LedgerUnavailableError, ValueError, KeyError, TypeError) as error:
+            self.log.error(
+                'The send ledger\'s header %r could not be read back (%s): if it says "complete", a clear '
+                'of this task sends everyone again; set its status to "sending" before clearing',
+                self.ledger.head_key,
+                error,
+            )
+            return False
+        if not (found.complete and found.last == number and found.round == entry.round):
+            return False
+        if found.digest != entry.digest:
+            return False
+        entry.batches[number], entry.last, entry.complete, entry.stored = record, number, True, True
+        return True
 
     def _account(self) -> None:
         """One line a benchmark or a person reads: what the ledger cost this try."""
@@ -562,16 +603,34 @@ class Delivery:
         *,
         retryable: bool,
         reached: bool = False,
+        entry: LedgerEntry | None = None,
     ) -> BaseException:
         """
         The error that ends this try at batch ``number``: as it is when nobody was reached yet.
         ``reached``: batch ``number`` itself was delivered (it is in the report already).
+        ``entry``: the ledger as this try read it. A later batch that an earlier try delivered, or
+        may have, is counted so, never as not reached (a person re-sending to "not reached" would
+        call those people twice).
         """
         unknown = isinstance(error, TaqnyatDeliveryUnknownError)
-        if not report.delivered and not report.maybe_reached and not unknown:
+        later: list[str] = []
+        earlier_tries: list[BatchOutcome] = []
+        for later_number, batch in enumerate(self.batches[number:], start=number + 1):
+            record = None if entry is None else entry.batches.get(later_number)
+            if record is not None and record.state is BatchState.DELIVERED:
+                outcome = BatchOutcome(
+                    later_number, batch, BatchState.DELIVERED, record.result(batch), record.try_number
+                )
+                earlier_tries.append(outcome)
+            elif record is not None and record.state.uncertain:
+                earlier_tries.append(
+                    BatchOutcome(later_number, batch, BatchState.UNKNOWN, None, record.try_number)
+                )
+            else:
+                later.extend(batch)
+        if not report.delivered and not report.maybe_reached and not unknown and not earlier_tries:
             return error
         current = [] if reached else self.batches[number - 1]
-        later = [n for batch in self.batches[number:] for n in batch]
         kind: type[IncompleteDeliveryError] = (
             DeliveryInterruptedError if retryable else IncompleteDeliveryError
         )
@@ -582,6 +641,7 @@ class Delivery:
             # ``maybe_reached`` and its ``batches``, which then agree.
             outcome = BatchOutcome(number, current, BatchState.UNKNOWN, None, self.ledger.try_number)
             report.outcomes.append(outcome)
+        report.outcomes.extend(earlier_tries)
         stopped = kind(
             reached=report.delivered,
             maybe_reached=report.maybe_reached,

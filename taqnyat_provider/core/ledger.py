@@ -10,9 +10,13 @@ skips what was delivered, sends what never was, and stops at what may have been
 An entry is one small **header** key and one key **per batch**, so a send writes bytes linear in its
 size and never rewrites what it wrote before::
 
-    <space>                  the header: digest, batch count, round, status ("sending", "complete")
+    <space>                  the header: digest, batch count, round, status ("sending", "complete"),
+                             and once complete the record of the last batch its try sent (``last``)
     <space>.batch.00001      batch 1: state, try, message id, cost, rejected numbers
     <space>.batch.00002      ...
+
+A record a person wrote (resolving a batch) carries no round: the try that reads it gives it the
+send's round, so that a later round never takes it for its own.
 
 Each write also says which batch is about to go out next (``next``): "batch k delivered" and
 "batch k+1 in flight" are one write, so a send costs one durable write per batch — the floor of any

@@ -377,6 +377,106 @@ def test_the_last_batch_written_with_complete_is_retried_then_fails_counting_it_
     assert again.sent == [] and unresolved.value.batches == [4]
 
 
+class LandsThenFails(Counting):
+    """The final write lands in the store, but the caller sees an error (a timeout after the commit)."""
+
+    def put(self, key, value, *, keep):
+        self.inner.put(key, value, keep=keep)
+        if key == SPACE and value.get("status") == "complete":
+            raise TimeoutError("Execution API: read timed out")
+
+
+def test_a_final_write_that_landed_though_it_failed_completes_the_send(store):
+    """Read back, the header says complete with this batch: the send is done, and a retry replays it."""
+    first = Api()
+    _, report = run(LandsThenFails(store), first)
+    assert first.numbers == NUMBERS and report.accepted == NUMBERS
+    again = Api()
+    _, replayed = run(store, again, try_number=2)
+    assert again.sent == [] and replayed.to_xcom() == report.to_xcom()
+
+
+def test_a_final_write_whose_read_back_fails_says_how_to_avoid_a_resend(caplog):
+    """Neither the write nor the read back answers: the task fails, and the log says what a clear would do."""
+
+    class Unreadable(LandsThenFails):
+        def get(self, key):
+            if key == SPACE and (self.inner.get(SPACE) or {}).get("status") == "complete":
+                raise OSError("API server: 503")
+            return self.inner.get(key)
+
+    with caplog.at_level(logging.ERROR, logger="test"), pytest.raises(IncompleteDeliveryError) as raised:
+        run(Unreadable(MemoryLedgerStore()), Api())
+    assert not raised.value.retryable and raised.value.reached == NUMBERS
+    assert 'if it says "complete", a clear of this task sends everyone again' in caplog.text
+
+
+def test_a_stopped_resumed_send_counts_later_batches_of_earlier_tries_as_reached():
+    """Not reached is only who no try sent to: re-sending to it never calls anyone twice."""
+    memory = MemoryLedgerStore()
+    counting = Counting(
+        memory, fail_on=[lambda key, value: key == SPACE and value.get("status") == "complete"]
+    )
+    # Try 1 (skip): batch 1's answer is lost, batches 2-4 delivered, the complete write fails.
+    with pytest.raises(IncompleteDeliveryError):
+        run(counting, Api({NUMBERS[0]: [_dropped()]}), on_unknown="skip")
+    # A person finds in the archive that batch 1 never went out and that batch 4 did.
+    memory.put(f"{SPACE}.batch.00001", {"state": "not_sent"}, keep=True)
+    memory.put(f"{SPACE}.batch.00004", {"state": "delivered"}, keep=True)
+    # A clear: try 2 sends batch 1 only, and its complete write fails again.
+    api = Api()
+    with pytest.raises(IncompleteDeliveryError) as raised:
+        run(counting, api, epoch=1, try_number=2)
+    assert api.numbers == NUMBERS[:1]
+    error = raised.value
+    assert error.not_reached == [] and sorted(error.reached) == sorted(NUMBERS)
+    batches = error.partial_result["batches"]
+    assert [(batch["batch"], batch["status"]) for batch in batches] == [(n, "delivered") for n in range(1, 5)]
+
+
+def _dies_before_posting(store, first_number, *, epoch, try_number):
+    """One try whose worker dies right before the POST of the batch that starts with ``first_number``."""
+    api = Api()
+    delivery = Delivery(
+        prepared(),
+        1,
+        ledger=Ledger(store, SPACE, epoch=epoch, try_number=try_number, secret=SECRET),
+        policy=POLICY,
+        log=log,
+    )
+    steps = delivery.steps()
+    step = next(steps)
+    while not (isinstance(step, Request) and step.json["recipients"][0] == first_number):
+        step = steps.send(api(step))
+    return api
+
+
+@pytest.mark.parametrize("later_rounds", [0, 1])
+def test_a_hand_resolved_batch_belongs_to_its_round_and_never_covers_a_later_crash(store, later_rounds):
+    """
+    A person's ``{"state": "delivered"}`` carries no round. The try that reads it gives it its round:
+    a later round that dies before that batch's POST finds it unknown, never delivered.
+    """
+    with pytest.raises(IncompleteDeliveryError):
+        run(store, Api({NUMBERS[3]: [_dropped()]}))  # round 0: batch 4's answer is lost
+    store.put(f"{SPACE}.batch.00004", {"state": "delivered"}, keep=True)
+    resumed = Api()
+    run(store, resumed, epoch=1, try_number=2)  # nothing left to send: complete
+    assert resumed.sent == [] and store.get(f"{SPACE}.batch.00004")["round"] == 0
+    epoch, try_number = 2, 3
+    for _ in range(later_rounds):  # a clear that completes: batch 4's record goes into the header
+        sent = Api()
+        run(store, sent, epoch=epoch, try_number=try_number)
+        assert sent.numbers == NUMBERS
+        epoch, try_number = epoch + 1, try_number + 1
+    died = _dies_before_posting(store, NUMBERS[3], epoch=epoch, try_number=try_number)
+    assert died.numbers == NUMBERS[:3]
+    retry = Api()
+    with pytest.raises(UnresolvedDeliveryError) as raised:
+        run(store, retry, epoch=epoch, try_number=try_number + 1)
+    assert retry.sent == [] and raised.value.batches == [4]
+
+
 # --------------------------------------------------------------------------------------------------
 # Less personal data
 
