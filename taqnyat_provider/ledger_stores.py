@@ -19,9 +19,9 @@ or at once with ``[state_store] clear_on_success``.
 ``….batch.NNNNN``). Reads go to the metadata database (2.11) or the API server (3.x) directly, never
 through the secrets backends, so an unreadable entry is an error and not "no entry", and no
 backend is queried per batch. On 2.11 (:class:`MetadataLedgerStore`) a send's reads and writes share
-one database connection, each write its own transaction. Complete entries are removed, by a later successful send, once
-``retention_days`` have passed since they were last written; unfinished ones stay until a person
-deletes them. Airflow 3.0 to 3.2 cannot list Variables from a task: there nothing is swept (see the
+one database connection, each write its own transaction. Complete entries are removed, by a later
+successful send, once ``retention_days`` have passed since they were last written; unfinished ones
+stay until a person deletes them. Airflow 3.0 to 3.2 cannot list Variables from a task: there nothing is swept (see the
 delivery docs for the one command that does it).
 
 Entries hold no token and no phone numbers but rejected ones (see :mod:`taqnyat_provider.core.ledger`).

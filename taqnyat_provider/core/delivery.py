@@ -251,7 +251,7 @@ class Delivery:
         """
         record.round = entry.round
         earlier = entry.batches.get(number)
-        entry.batches[number], entry.last, entry.complete = record, number, True
+        entry.complete_with(number, record)
         try:
             yield from self._header(entry, None)
         except LedgerUnavailableError:
@@ -532,11 +532,14 @@ class Delivery:
                 error,
             )
             return False
-        if not (found.complete and found.last == number and found.round == entry.round):
+        if not (
+            found.complete
+            and found.last == number
+            and found.round == entry.round
+            and found.digest == entry.digest
+        ):
             return False
-        if found.digest != entry.digest:
-            return False
-        entry.batches[number], entry.last, entry.complete, entry.stored = record, number, True, True
+        entry.complete_with(number, record)
         return True
 
     def _account(self) -> None:
@@ -618,10 +621,11 @@ class Delivery:
         for later_number, batch in enumerate(self.batches[number:], start=number + 1):
             record = None if entry is None else entry.batches.get(later_number)
             if record is not None and record.state is BatchState.DELIVERED:
-                outcome = BatchOutcome(
-                    later_number, batch, BatchState.DELIVERED, record.result(batch), record.try_number
+                earlier_tries.append(
+                    BatchOutcome(
+                        later_number, batch, BatchState.DELIVERED, record.result(batch), record.try_number
+                    )
                 )
-                earlier_tries.append(outcome)
             elif record is not None and record.state.uncertain:
                 earlier_tries.append(
                     BatchOutcome(later_number, batch, BatchState.UNKNOWN, None, record.try_number)

@@ -253,6 +253,10 @@ class LedgerEntry:
     stored: bool = False  # whether the header was read from the store (else it must be written)
     last: int | None = None  # the batch whose record the complete header carries (``last``)
 
+    def complete_with(self, number: int, record: BatchRecord) -> None:
+        """Complete, the header carrying batch ``number``'s record (``last``)."""
+        self.batches[number], self.last, self.complete = record, number, True
+
     def uncertain_batches(self) -> list[int]:
         return sorted(number for number, record in self.batches.items() if record.state.uncertain)
 
